@@ -1,0 +1,352 @@
+"""Evidence sets: versioned, hashed files of published evaluation counts, and their role in the likelihood.
+
+An evidence file ``evidence/NAME/VERSION.toml`` has a header (name, version, date, summary, changelog), a
+``[sources.ID]`` table per paper, and one ``[[row]]`` per published number: system, setting, stage, condition, the
+context features, what was measured, ``k`` and ``n`` (absent when the paper gives only a rate), the rate and where it
+was read. Rows with a rate but no ``n`` are *reference-only*: they are shown beside the fit but never enter the
+likelihood, because inventing an ``n`` would invent precision.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from riskmodel.errors import EvidenceError, RegistryError
+from riskmodel.features import VOCABULARY, Context
+from riskmodel.registry import Store, check_name, data_root, parse_version, sha256_bytes
+
+__all__ = [
+    "CONDITIONS",
+    "QUANTITIES",
+    "CompliancePair",
+    "EvidenceRow",
+    "EvidenceSet",
+    "evidence_store",
+    "load_evidence",
+    "parse_evidence",
+]
+
+#: Measured quantity -> what it is. Training-gaming reasoning and compliance feed the core likelihood; the in-context
+#: scheming rows are capability evidence (reference-only until capability likelihood terms are switched on).
+QUANTITIES: dict[str, str] = {
+    "training_gaming_reasoning": "share of episodes whose reasoning shows training-gaming",
+    "complied": "share of episodes in which the system complied with the training objective",
+    "compliance_gap": "compliance in training minus compliance unmonitored",
+    "disabled_oversight": "share of episodes in which the system disabled its oversight (in-context scheming)",
+    "attempted_self_exfiltration": "share of episodes with an attempted self-exfiltration (in-context scheming)",
+    "behavioral_scheming": "behaves differently when told it is tested vs deployed (in-context scheming)",
+}
+CONDITIONS: tuple[str, ...] = ("training", "unmonitored", "gap", "nudged", "no_nudge", "testing_vs_deployment")
+_ROW_FIELDS = {
+    "id", "source", "system", "setting", "stage", "condition", "training_info", "scratchpad", "value_conflict",
+    "quantity", "k", "n", "rate", "k_is_derived", "where_read", "note",
+}
+_HEADER = ("name", "version", "date", "summary", "changelog")
+_MAX_ROWS = 5000
+
+
+@dataclass(frozen=True)
+class EvidenceRow:
+    """One published number, with its context and citation."""
+
+    id: str
+    source: str
+    system: str
+    setting: str
+    stage: str
+    condition: str
+    training_info: str
+    scratchpad: str
+    value_conflict: str
+    quantity: str
+    k: int | None
+    n: int | None
+    rate: float | None
+    k_is_derived: bool
+    where_read: str
+    note: str = ""
+
+    @property
+    def context(self) -> Context:
+        """The context features of this row."""
+        return Context(self.value_conflict, self.training_info, self.scratchpad, self.stage)
+
+    @property
+    def has_counts(self) -> bool:
+        """Whether the paper gives ``n`` (so the row can enter a binomial likelihood)."""
+        return self.k is not None and self.n is not None
+
+
+@dataclass(frozen=True)
+class CompliancePair:
+    """A training / unmonitored compliance pair measured in the same system, setting and context."""
+
+    training: EvidenceRow
+    unmonitored: EvidenceRow
+
+    @property
+    def cell(self) -> str:
+        """Label of the compliance cell (its own baseline compliance ``c``)."""
+        r = self.training
+        return f"{r.system}|{r.setting}|{r.stage}|{r.context.label()}"
+
+
+@dataclass(frozen=True)
+class EvidenceSet:
+    """A validated evidence set, with where it came from."""
+
+    name: str
+    version: str
+    date: str
+    summary: str
+    changelog: str
+    sources: dict[str, str]
+    rows: tuple[EvidenceRow, ...]
+    sha256: str = ""
+    path: str = ""
+    released: bool = False
+    excluded: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def ref(self) -> str:
+        """``NAME@VERSION``."""
+        return f"{self.name}@{self.version}"
+
+    @property
+    def active_rows(self) -> tuple[EvidenceRow, ...]:
+        """Rows the user has not switched off."""
+        return tuple(r for r in self.rows if r.id not in self.excluded)
+
+    def reasoning_rows(self) -> list[EvidenceRow]:
+        """Training-gaming reasoning counts measured in training: the reasoning likelihood."""
+        return [
+            r for r in self.active_rows
+            if r.quantity == "training_gaming_reasoning" and r.condition == "training" and r.has_counts
+        ]
+
+    def compliance_pairs(self) -> list[CompliancePair]:
+        """Training/unmonitored compliance counts in matching contexts: the compliance likelihood."""
+        rows = [r for r in self.active_rows if r.quantity == "complied" and r.has_counts]
+        key = lambda r: (r.source, r.system, r.setting, r.stage, r.training_info, r.scratchpad, r.value_conflict)  # noqa: E731
+        train = {key(r): r for r in rows if r.condition == "training"}
+        unmon = {key(r): r for r in rows if r.condition == "unmonitored"}
+        return [CompliancePair(train[k], unmon[k]) for k in train if k in unmon]
+
+    def likelihood_rows(self) -> list[EvidenceRow]:
+        """Every row that enters the core likelihood."""
+        ids = {r.id for r in self.reasoning_rows()}
+        for p in self.compliance_pairs():
+            ids |= {p.training.id, p.unmonitored.id}
+        return [r for r in self.active_rows if r.id in ids]
+
+    def reference_rows(self) -> list[EvidenceRow]:
+        """Active rows shown for reference only, each with why (rate without n, capability evidence, unpaired)."""
+        used = {r.id for r in self.likelihood_rows()}
+        return [r for r in self.active_rows if r.id not in used]
+
+    def systems(self) -> list[str]:
+        """Every system named by an active row, in first-seen order."""
+        return list(dict.fromkeys(r.system for r in self.active_rows))
+
+    def without(self, row_ids: set[str] | frozenset[str]) -> EvidenceSet:
+        """A copy with some rows switched off (the subset is named by its own hash in citations)."""
+        unknown = sorted(set(row_ids) - {r.id for r in self.rows})
+        if unknown:
+            raise EvidenceError(f"no row with id {unknown[0]!r}", file=self.path, field="row")
+        return EvidenceSet(self.name, self.version, self.date, self.summary, self.changelog, self.sources, self.rows,
+                           self.sha256, self.path, self.released, frozenset(row_ids) | self.excluded)
+
+    @property
+    def subset_sha256(self) -> str:
+        """Hash naming the active subset (equals the file hash when nothing is switched off)."""
+        if not self.excluded:
+            return self.sha256
+        return sha256_bytes((self.sha256 + "|" + ",".join(sorted(self.excluded))).encode())
+
+
+def reference_reason(row: EvidenceRow) -> str:
+    """Why a row is not in the core likelihood."""
+    if not row.has_counts:
+        return "rate without n: reference only (no n is invented)"
+    if row.quantity in ("disabled_oversight", "attempted_self_exfiltration", "behavioral_scheming"):
+        return "capability evidence: not connected to the core likelihood"
+    if row.quantity == "complied":
+        return "compliance row without a matching training/unmonitored partner"
+    return "condition not used by the core likelihood"
+
+
+def _str(doc: dict[str, Any], key: str, file: str, fld: str, *, required: bool = True) -> str:
+    v = doc.get(key, None)
+    if v is None:
+        if required:
+            raise EvidenceError("missing field", file=file, field=f"{fld}{key}")
+        return ""
+    if isinstance(v, dt.date):
+        v = v.isoformat()
+    if not isinstance(v, str) or (required and not v.strip()):
+        raise EvidenceError("must be a non-empty string", file=file, field=f"{fld}{key}")
+    if len(v) > 2000:
+        raise EvidenceError("must be at most 2000 characters", file=file, field=f"{fld}{key}")
+    return v
+
+
+def _count(v: Any, file: str, fld: str) -> int | None:
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise EvidenceError(f"must be a whole number, got {v!r}", file=file, field=fld)
+    if v < 0 or v > 10**9:
+        raise EvidenceError(f"must be between 0 and 1e9, got {v}", file=file, field=fld)
+    return v
+
+
+def _parse_row(i: int, doc: Any, sources: dict[str, str], file: str) -> EvidenceRow:
+    fld = f"row[{i}]."
+    if not isinstance(doc, dict):
+        raise EvidenceError("must be a table", file=file, field=f"row[{i}]")
+    unknown = sorted(set(doc) - _ROW_FIELDS)
+    if unknown:
+        raise EvidenceError(f"unknown field {unknown[0]!r}", file=file, field=f"row[{i}]")
+    rid = _str(doc, "id", file, fld)
+    fld = f"row[{rid}]."
+    source = _str(doc, "source", file, fld)
+    if source not in sources:
+        raise EvidenceError(f"unknown source {source!r}: add it to [sources] with its citation", file=file,
+                            field=f"{fld}source")
+    feats = {}
+    for feat in ("value_conflict", "training_info", "scratchpad", "stage"):
+        v = doc.get(feat, "pre-rl" if feat == "stage" else None)
+        if v not in VOCABULARY[feat]:
+            raise EvidenceError(f"must be one of {', '.join(VOCABULARY[feat])}, got {v!r}", file=file,
+                                field=f"{fld}{feat}")
+        feats[feat] = v
+    condition = doc.get("condition")
+    if condition not in CONDITIONS:
+        raise EvidenceError(f"must be one of {', '.join(CONDITIONS)}, got {condition!r}", file=file,
+                            field=f"{fld}condition")
+    quantity = doc.get("quantity")
+    if quantity not in QUANTITIES:
+        raise EvidenceError(f"must be one of {', '.join(QUANTITIES)}, got {quantity!r}", file=file,
+                            field=f"{fld}quantity")
+    k, n = _count(doc.get("k"), file, f"{fld}k"), _count(doc.get("n"), file, f"{fld}n")
+    if (k is None) != (n is None):
+        raise EvidenceError("give both k and n, or neither (rate only)", file=file, field=f"{fld}k")
+    if n is not None and k is not None:
+        if n == 0:
+            raise EvidenceError("n must be at least 1", file=file, field=f"{fld}n")
+        if k > n:
+            raise EvidenceError(f"k = {k} exceeds n = {n}", file=file, field=f"{fld}k")
+    rate = doc.get("rate")
+    if rate is not None:
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not math.isfinite(rate):
+            raise EvidenceError(f"must be a number, got {rate!r}", file=file, field=f"{fld}rate")
+        lo = -1.0 if quantity == "compliance_gap" else 0.0
+        if not lo <= rate <= 1.0:
+            raise EvidenceError(f"must lie in [{lo:g}, 1], got {rate!r}", file=file, field=f"{fld}rate")
+        if k is not None and n is not None and abs(k / n - rate) > 0.01:
+            raise EvidenceError(f"rate {rate} disagrees with k/n = {k}/{n}", file=file, field=f"{fld}rate")
+        rate = float(rate)
+    elif k is None:
+        raise EvidenceError("give k and n, or a rate", file=file, field=f"{fld}rate")
+    derived = doc.get("k_is_derived", False)
+    if not isinstance(derived, bool):
+        raise EvidenceError("must be true or false", file=file, field=f"{fld}k_is_derived")
+    return EvidenceRow(
+        id=rid,
+        source=source,
+        system=_str(doc, "system", file, fld),
+        setting=_str(doc, "setting", file, fld),
+        condition=condition,
+        quantity=quantity,
+        k=k,
+        n=n,
+        rate=rate,
+        k_is_derived=derived,
+        where_read=_str(doc, "where_read", file, fld),
+        note=_str(doc, "note", file, fld, required=False),
+        **feats,
+    )
+
+
+def parse_evidence(text: str | bytes, *, file: str = "<evidence>", sha256: str = "",
+                   released: bool = False) -> EvidenceSet:
+    """Parse and validate an evidence file's content; every problem is a one-line :class:`EvidenceError`."""
+    if isinstance(text, bytes):
+        sha256 = sha256 or sha256_bytes(text)
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise EvidenceError("not UTF-8 text", file=file) from None
+    else:
+        sha256 = sha256 or sha256_bytes(text.encode("utf-8"))
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise EvidenceError(f"not valid TOML ({exc})", file=file) from None
+    header = {k: _str(doc, k, file, "") for k in _HEADER}
+    try:
+        check_name(header["name"], file=file)
+        parse_version(header["version"], file=file)
+    except RegistryError as exc:
+        raise EvidenceError(exc.reason, file=file, field=exc.field) from None
+    unknown = sorted(set(doc) - {*_HEADER, "sources", "row"})
+    if unknown:
+        raise EvidenceError(f"unknown field {unknown[0]!r}", file=file)
+    src = doc.get("sources")
+    if not isinstance(src, dict) or not src:
+        raise EvidenceError("missing [sources] table", file=file, field="sources")
+    sources = {}
+    for sid, s in src.items():
+        if not isinstance(s, dict):
+            raise EvidenceError("must be a table with a citation", file=file, field=f"sources.{sid}")
+        sources[sid] = _str(s, "citation", file, f"sources.{sid}.")
+    rows_doc = doc.get("row")
+    if not isinstance(rows_doc, list) or not rows_doc:
+        raise EvidenceError("needs at least one [[row]]", file=file, field="row")
+    if len(rows_doc) > _MAX_ROWS:
+        raise EvidenceError(f"at most {_MAX_ROWS} rows", file=file, field="row")
+    rows = tuple(_parse_row(i, r, sources, file) for i, r in enumerate(rows_doc))
+    seen_ids: set[str] = set()
+    seen_keys: dict[tuple[Any, ...], str] = {}
+    for r in rows:
+        if r.id in seen_ids:
+            raise EvidenceError("duplicate row id", file=file, field=f"row[{r.id}].id")
+        seen_ids.add(r.id)
+        key = (r.source, r.system, r.setting, r.stage, r.condition, r.training_info, r.scratchpad, r.value_conflict,
+               r.quantity)
+        if key in seen_keys:
+            raise EvidenceError(f"duplicates row {seen_keys[key]!r} (same source, system, setting, context and "
+                                "quantity)", file=file, field=f"row[{r.id}]")
+        seen_keys[key] = r.id
+    return EvidenceSet(**header, sources=sources, rows=rows, sha256=sha256, path=file, released=released)
+
+
+def evidence_store(root: Path | None = None) -> Store:
+    """The store of released evidence sets (``evidence/`` under the data root)."""
+    return Store((root or data_root()) / "evidence", "evidence")
+
+
+def load_evidence(ref: str | Path | EvidenceSet = "published-evals", *, root: Path | None = None) -> EvidenceSet:
+    """Load an evidence set by ``NAME@VERSION`` (hash-checked release), ``NAME`` (latest) or a file path."""
+    if isinstance(ref, EvidenceSet):
+        return ref
+    text = str(ref)
+    if isinstance(ref, Path) or text.endswith(".toml") or "/" in text:
+        try:
+            data = Path(text).read_bytes()
+        except OSError as exc:
+            raise EvidenceError(f"cannot read ({exc.strerror or exc})", file=text) from None
+        return parse_evidence(data, file=text)
+    store = evidence_store(root)
+    rel = store.resolve(text)
+    data = store.read(rel)
+    ev = parse_evidence(data, file=str(store.root / rel.path), sha256=rel.sha256, released=True)
+    if (ev.name, ev.version) != (rel.name, rel.version):
+        raise EvidenceError(f"file says {ev.ref} but is registered as {rel.ref}", file=str(store.root / rel.path),
+                            field="version")
+    return ev

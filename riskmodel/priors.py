@@ -1,0 +1,396 @@
+"""Prior sets: the versioned, citable files that hold every assumption of the model.
+
+A prior set is a TOML file ``priors/NAME/VERSION.toml`` with a header (name, version, date, summary, changelog), one
+``[parameters.X]`` table per model parameter (distribution from the allow-list, its parameters or a 90% interval that
+is elicited into them, a one-line rationale and, where a number comes from the literature, its source) and a
+``[contexts]`` table that declares the elicitation context, the training context and the deployment-critical contexts
+that the consistency assumption is judged on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tomli_w
+
+from riskmodel.distributions import FAMILIES, check_params, elicit_interval, frozen
+from riskmodel.errors import PriorError, RegistryError
+from riskmodel.features import VOCABULARY, Context
+from riskmodel.registry import Store, check_name, data_root, parse_version, sha256_bytes
+
+__all__ = [
+    "CAPABILITIES",
+    "PARAMETERS",
+    "ParamPrior",
+    "ParameterInfo",
+    "PriorSet",
+    "diff_priors",
+    "load_priors",
+    "parse_priors",
+    "prior_store",
+]
+
+
+@dataclass(frozen=True)
+class ParameterInfo:
+    """What a model parameter means, which layer it belongs to and what values it can take."""
+
+    group: str
+    support: str
+    meaning: str
+
+
+#: The extra capability assumptions the worst case needs beyond misalignment and consistency.
+CAPABILITIES: tuple[str, ...] = ("cross_context_strategizing", "coordination", "sandbagging", "hiding_reasoning")
+
+PARAMETERS: dict[str, ParameterInfo] = {
+    # disposition and causal reinforcement
+    "p_misaligned": ParameterInfo(
+        "disposition", "unit", "P(a system from the population is egregiously misaligned before training)"),
+    "reinforcement": ParameterInfo(
+        "causal", "unit", "rho: P(training-gaming entrenches misalignment) per unit training-gaming rate in training"),
+    # context layer
+    "tg_intercept_aligned": ParameterInfo(
+        "context", "real", "log-odds of training-gaming of an aligned system in the reference context"),
+    "tg_intercept_gap": ParameterInfo(
+        "context", "positive", "how much higher a misaligned system's training-gaming log-odds are (ordering)"),
+    "value_conflict_effect_aligned": ParameterInfo(
+        "context", "real", "log-odds shift from value conflict for an aligned system"),
+    "value_conflict_effect_gap": ParameterInfo(
+        "context", "positive", "how much smaller the value-conflict shift of a misaligned system is (ordering)"),
+    "documents_effect": ParameterInfo(
+        "context", "real", "log-odds shift when training information comes from documents instead of the prompt"),
+    "no_training_info_effect": ParameterInfo(
+        "context", "real", "log-odds shift when the input carries no information about training"),
+    "no_scratchpad_effect": ParameterInfo("context", "real", "log-odds shift without a scratchpad"),
+    "hidden_scratchpad_effect": ParameterInfo("context", "real", "log-odds shift when the reasoning is hidden"),
+    "after_rl_effect": ParameterInfo(
+        "context", "real", "log-odds shift after RL training on the conflicting objective (same system, later state)"),
+    "setting_effect": ParameterInfo(
+        "context", "real", "log-odds shift of each evaluation setting relative to the reference setting"),
+    "system_offset_scale": ParameterInfo(
+        "context", "positive", "scale of the per-system intercept offsets (partial pooling across systems)"),
+    # measurement
+    "reasoning_sensitivity": ParameterInfo(
+        "measurement", "unit", "P(training-gaming reasoning is flagged | the episode training-games)"),
+    "reasoning_false_positive": ParameterInfo(
+        "measurement", "unit", "P(training-gaming reasoning is flagged | the episode does not training-game)"),
+    "behaviour_share": ParameterInfo(
+        "measurement", "unit", "g: share of training-gaming episodes in which it changes the behaviour (compliance)"),
+    "baseline_compliance": ParameterInfo(
+        "measurement", "unit", "c: compliance without training-gaming, one per compliance cell (setting x condition)"),
+    # worst case
+    "other_route": ParameterInfo(
+        "worst_case", "unit", "P(a misaligned system reaches the worst case without consistent training-gaming)"),
+    "competence_correlation": ParameterInfo(
+        "worst_case", "unit", "strength of the shared competence factor linking the capabilities (0 = independent)"),
+    "cross_context_strategizing": ParameterInfo(
+        "capability", "unit", "P(strategizes across the whole situation: controls, red-teaming, evals | misaligned)"),
+    "coordination": ParameterInfo(
+        "capability", "unit", "P(coordinates with copies or other AIs | misaligned)"),
+    "sandbagging": ParameterInfo("capability", "unit", "P(sandbags capability evaluations | misaligned)"),
+    "hiding_reasoning": ParameterInfo("capability", "unit", "P(competently hides its reasoning | misaligned)"),
+}
+
+_HEADER_FIELDS = ("name", "version", "date", "summary", "changelog")
+_PARAM_FIELDS = {"distribution", "params", "interval90", "rationale", "source"}
+_CONTEXT_FIELDS = {"name", "value_conflict", "training_info", "scratchpad"}
+
+
+@dataclass(frozen=True)
+class ParamPrior:
+    """The prior of one parameter: family, numeric parameters, and why."""
+
+    name: str
+    distribution: str
+    params: dict[str, float]
+    rationale: str
+    source: str = ""
+    interval90: tuple[float, float] | None = None
+
+    def dist(self) -> Any:
+        """Frozen scipy distribution (densities, quantiles, draws)."""
+        return frozen(self.distribution, self.params)
+
+    def logpdf(self, x: np.ndarray) -> np.ndarray:
+        """Log density at ``x``."""
+        return np.asarray(self.dist().logpdf(x))
+
+    def draw(self, size: int | tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+        """Independent draws from this prior."""
+        return np.asarray(self.dist().rvs(size=size, random_state=rng))
+
+    def mean(self) -> float:
+        """Prior mean."""
+        return float(self.dist().mean())
+
+    def quantile(self, q: float | np.ndarray) -> np.ndarray:
+        """Prior quantile(s)."""
+        return np.asarray(self.dist().ppf(q))
+
+    def to_toml_dict(self) -> dict[str, Any]:
+        """The ``[parameters.X]`` table that reproduces this prior."""
+        out: dict[str, Any] = {"distribution": self.distribution}
+        if self.interval90 is not None:
+            out["interval90"] = list(self.interval90)
+        else:
+            out["params"] = dict(self.params)
+        out["rationale"] = self.rationale
+        if self.source:
+            out["source"] = self.source
+        return out
+
+
+@dataclass(frozen=True)
+class PriorSet:
+    """A validated prior set, with where it came from (file, sha256, whether it is a registered release)."""
+
+    name: str
+    version: str
+    date: str
+    summary: str
+    changelog: str
+    parameters: dict[str, ParamPrior]
+    elicitation: Context
+    training: Context
+    critical: tuple[Context, ...]
+    reference_setting: str
+    sha256: str = ""
+    path: str = ""
+    released: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ref(self) -> str:
+        """``NAME@VERSION``."""
+        return f"{self.name}@{self.version}"
+
+    def __getitem__(self, name: str) -> ParamPrior:
+        return self.parameters[name]
+
+    def with_parameter(self, prior: ParamPrior) -> PriorSet:
+        """A copy with one parameter's prior replaced (an unreleased, unhashed assumption set)."""
+        params = dict(self.parameters)
+        params[prior.name] = prior
+        return replace(self, parameters=params, sha256="", path="", released=False)
+
+    def with_critical(self, critical: tuple[Context, ...]) -> PriorSet:
+        """A copy with another set of deployment-critical contexts."""
+        if not critical:
+            raise PriorError("at least one deployment-critical context is needed", field="contexts.critical")
+        return replace(self, critical=tuple(critical), sha256="", path="", released=False)
+
+    def to_toml(self) -> str:
+        """Serialize to the prior-file format (``parse_priors(p.to_toml())`` round-trips)."""
+        doc: dict[str, Any] = {
+            "name": self.name,
+            "version": self.version,
+            "date": self.date,
+            "summary": self.summary,
+            "changelog": self.changelog,
+            "parameters": {k: self.parameters[k].to_toml_dict() for k in PARAMETERS},
+            "contexts": {
+                "reference_setting": self.reference_setting,
+                "elicitation": _context_dict(self.elicitation),
+                "training": _context_dict(self.training),
+                "critical": [_context_dict(c) for c in self.critical],
+            },
+        }
+        return tomli_w.dumps(doc)
+
+
+def _context_dict(c: Context) -> dict[str, str]:
+    out = {"value_conflict": c.value_conflict, "training_info": c.training_info, "scratchpad": c.scratchpad}
+    return {"name": c.name, **out} if c.name else out
+
+
+def _require_str(doc: dict[str, Any], key: str, file: str, prefix: str = "") -> str:
+    if key not in doc:
+        raise PriorError("missing field", file=file, field=prefix + key)
+    v = doc[key]
+    if isinstance(v, dt.date):
+        v = v.isoformat()
+    if not isinstance(v, str) or not v.strip():
+        raise PriorError("must be a non-empty string", file=file, field=prefix + key)
+    if len(v) > 2000:
+        raise PriorError("must be at most 2000 characters", file=file, field=prefix + key)
+    return v
+
+
+def _parse_context(doc: Any, file: str, fld: str) -> Context:
+    if not isinstance(doc, dict):
+        raise PriorError("must be a table", file=file, field=fld)
+    unknown = sorted(set(doc) - _CONTEXT_FIELDS)
+    if unknown:
+        raise PriorError(f"unknown field {unknown[0]!r}", file=file, field=fld)
+    vals: dict[str, str] = {}
+    for feat in ("value_conflict", "training_info", "scratchpad"):
+        v = doc.get(feat)
+        if v not in VOCABULARY[feat]:
+            raise PriorError(f"must be one of {', '.join(VOCABULARY[feat])}, got {v!r}", file=file,
+                             field=f"{fld}.{feat}")
+        vals[feat] = v
+    name = doc.get("name", "")
+    if not isinstance(name, str) or len(name) > 80:
+        raise PriorError("must be a string of at most 80 characters", file=file, field=f"{fld}.name")
+    return Context(name=name, **vals)
+
+
+def _parse_param(name: str, doc: Any, file: str) -> ParamPrior:
+    fld = f"parameters.{name}"
+    if not isinstance(doc, dict):
+        raise PriorError("must be a table", file=file, field=fld)
+    unknown = sorted(set(doc) - _PARAM_FIELDS)
+    if unknown:
+        raise PriorError(f"unknown field {unknown[0]!r}", file=file, field=fld)
+    family = doc.get("distribution")
+    if family not in FAMILIES:
+        raise PriorError(f"unknown distribution {family!r} (allowed: {', '.join(FAMILIES)})", file=file,
+                         field=f"{fld}.distribution")
+    support = PARAMETERS[name].support
+    if FAMILIES[family].support != support:
+        raise PriorError(
+            f"a {family} prior has {FAMILIES[family].support} support but this parameter needs {support} support",
+            file=file,
+            field=f"{fld}.distribution",
+        )
+    has_params, has_interval = "params" in doc, "interval90" in doc
+    if has_params == has_interval:
+        raise PriorError("give exactly one of 'params' or 'interval90'", file=file, field=fld)
+    interval = None
+    if has_params:
+        if not isinstance(doc["params"], dict):
+            raise PriorError("must be a table of numbers", file=file, field=f"{fld}.params")
+        params = check_params(family, doc["params"], file=file, field=f"{fld}.params")
+    else:
+        iv = doc["interval90"]
+        if not (isinstance(iv, list) and len(iv) == 2):
+            raise PriorError("must be a list [low, high]", file=file, field=f"{fld}.interval90")
+        params = elicit_interval(family, iv[0], iv[1], file=file, field=f"{fld}.interval90")
+        interval = (float(iv[0]), float(iv[1]))
+    rationale = _require_str(doc, "rationale", file, f"{fld}.")
+    source = doc.get("source", "")
+    if not isinstance(source, str) or len(source) > 2000:
+        raise PriorError("must be a string", file=file, field=f"{fld}.source")
+    return ParamPrior(name, family, params, rationale, source, interval)
+
+
+def parse_priors(text: str | bytes, *, file: str = "<priors>", sha256: str = "", released: bool = False) -> PriorSet:
+    """Parse and validate a prior file's content; every problem is a one-line :class:`PriorError`."""
+    if isinstance(text, bytes):
+        sha256 = sha256 or sha256_bytes(text)
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise PriorError("not UTF-8 text", file=file) from None
+    else:
+        sha256 = sha256 or sha256_bytes(text.encode("utf-8"))
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PriorError(f"not valid TOML ({exc})", file=file) from None
+    header = {k: _require_str(doc, k, file) for k in _HEADER_FIELDS}
+    try:
+        check_name(header["name"], file=file)
+        parse_version(header["version"], file=file)
+    except RegistryError as exc:
+        raise PriorError(exc.reason, file=file, field=exc.field) from None
+    unknown_top = sorted(set(doc) - {*_HEADER_FIELDS, "parameters", "contexts"})
+    if unknown_top:
+        raise PriorError(f"unknown field {unknown_top[0]!r}", file=file)
+    params_doc = doc.get("parameters")
+    if not isinstance(params_doc, dict):
+        raise PriorError("missing [parameters] table", file=file, field="parameters")
+    unknown = sorted(set(params_doc) - set(PARAMETERS))
+    if unknown:
+        raise PriorError(f"unknown parameter {unknown[0]!r}", file=file, field="parameters")
+    missing = [p for p in PARAMETERS if p not in params_doc]
+    if missing:
+        raise PriorError(f"missing parameter {missing[0]!r}", file=file, field="parameters")
+    parameters = {p: _parse_param(p, params_doc[p], file) for p in PARAMETERS}
+    ctx = doc.get("contexts")
+    if not isinstance(ctx, dict):
+        raise PriorError("missing [contexts] table", file=file, field="contexts")
+    unknown_ctx = sorted(set(ctx) - {"reference_setting", "elicitation", "training", "critical"})
+    if unknown_ctx:
+        raise PriorError(f"unknown field {unknown_ctx[0]!r}", file=file, field="contexts")
+    ref_setting = _require_str(ctx, "reference_setting", file, "contexts.")
+    for key in ("elicitation", "training"):
+        if key not in ctx:
+            raise PriorError("missing field", file=file, field=f"contexts.{key}")
+    critical_doc = ctx.get("critical")
+    if not isinstance(critical_doc, list) or not critical_doc:
+        raise PriorError("must be a non-empty array of tables", file=file, field="contexts.critical")
+    if len(critical_doc) > 50:
+        raise PriorError("at most 50 critical contexts", file=file, field="contexts.critical")
+    return PriorSet(
+        **header,
+        parameters=parameters,
+        elicitation=_parse_context(ctx["elicitation"], file, "contexts.elicitation"),
+        training=_parse_context(ctx["training"], file, "contexts.training"),
+        critical=tuple(_parse_context(c, file, f"contexts.critical[{i}]") for i, c in enumerate(critical_doc)),
+        reference_setting=ref_setting,
+        sha256=sha256,
+        path=file,
+        released=released,
+    )
+
+
+def prior_store(root: Path | None = None) -> Store:
+    """The store of released prior sets (``priors/`` under the data root)."""
+    return Store((root or data_root()) / "priors", "priors")
+
+
+def load_priors(ref: str | Path | PriorSet = "baseline", *, root: Path | None = None) -> PriorSet:
+    """Load a prior set by ``NAME@VERSION`` (a hash-checked release), ``NAME`` (its latest release) or a file path.
+
+    A path loads an unreleased file: it can be fitted, and its citation names its sha256, but ``verify`` needs a
+    release.
+    """
+    if isinstance(ref, PriorSet):
+        return ref
+    text = str(ref)
+    if isinstance(ref, Path) or text.endswith(".toml") or "/" in text:
+        path = Path(text)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise PriorError(f"cannot read ({exc.strerror or exc})", file=text) from None
+        return parse_priors(data, file=text)
+    store = prior_store(root)
+    rel = store.resolve(text)
+    data = store.read(rel)
+    ps = parse_priors(data, file=str(store.root / rel.path), sha256=rel.sha256, released=True)
+    if (ps.name, ps.version) != (rel.name, rel.version):
+        raise PriorError(f"file says {ps.ref} but is registered as {rel.ref}", file=str(store.root / rel.path),
+                         field="version")
+    return ps
+
+
+def diff_priors(a: PriorSet, b: PriorSet) -> list[tuple[str, str, str]]:
+    """What differs between two prior sets, as (field, in a, in b) rows."""
+    rows: list[tuple[str, str, str]] = []
+    for p in PARAMETERS:
+        pa, pb = a.parameters[p], b.parameters[p]
+        da = f"{pa.distribution}({', '.join(f'{k}={v:.4g}' for k, v in pa.params.items())})"
+        db = f"{pb.distribution}({', '.join(f'{k}={v:.4g}' for k, v in pb.params.items())})"
+        if da != db:
+            rows.append((f"parameters.{p}", da, db))
+        if pa.rationale != pb.rationale:
+            rows.append((f"parameters.{p}.rationale", pa.rationale, pb.rationale))
+    for label, ca, cb in (
+        ("contexts.elicitation", [a.elicitation], [b.elicitation]),
+        ("contexts.training", [a.training], [b.training]),
+        ("contexts.critical", list(a.critical), list(b.critical)),
+    ):
+        la, lb = "; ".join(c.label() for c in ca), "; ".join(c.label() for c in cb)
+        if ca != cb:
+            rows.append((label, la, lb))
+    if a.reference_setting != b.reference_setting:
+        rows.append(("contexts.reference_setting", a.reference_setting, b.reference_setting))
+    return rows

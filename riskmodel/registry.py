@@ -1,0 +1,299 @@
+"""Versioned, hashed, immutable files: the one mechanism that prior sets and evidence sets both use.
+
+A *store* is a folder (``priors/`` or ``evidence/``) holding one file per released version, ``NAME/VERSION.toml``, and
+a ``registry.toml`` that records each release's sha256. Loading a released version whose bytes differ from the
+registered hash fails loudly; releasing never overwrites a file (it is created exclusively, written to a temporary
+file, fsynced and renamed), and concurrent releases are serialized by a lock on the registry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import os
+import re
+import tempfile
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import tomli_w
+
+from riskmodel.errors import RegistryError
+
+__all__ = [
+    "Release",
+    "Store",
+    "atomic_write",
+    "data_root",
+    "format_version",
+    "parse_ref",
+    "parse_version",
+    "sha256_bytes",
+]
+
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_VERSION_RE = re.compile(r"^(0|[1-9]\d{0,5})\.(0|[1-9]\d{0,5})\.(0|[1-9]\d{0,5})$")
+REGISTRY_FILE = "registry.toml"
+
+
+def data_root() -> Path:
+    """Folder that holds ``priors/`` and ``evidence/``.
+
+    ``RISKMODEL_DATA`` wins; otherwise the checkout this package was installed from (an editable install), otherwise
+    the current directory.
+    """
+    env = os.environ.get("RISKMODEL_DATA")
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve().parent.parent
+    if (here / "priors" / REGISTRY_FILE).is_file():
+        return here
+    return Path.cwd()
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Hex sha256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def parse_version(text: str, *, file: str | None = None, field: str = "version") -> tuple[int, int, int]:
+    """Parse a semantic version ``MAJOR.MINOR.PATCH`` into a tuple, or raise a :class:`RegistryError`."""
+    m = _VERSION_RE.match(text) if isinstance(text, str) else None
+    if not m:
+        raise RegistryError(f"{text!r} is not a semantic version MAJOR.MINOR.PATCH", file=file, field=field)
+    return int(m[1]), int(m[2]), int(m[3])
+
+
+def format_version(v: tuple[int, int, int]) -> str:
+    """Format a version tuple as ``MAJOR.MINOR.PATCH``."""
+    return ".".join(str(x) for x in v)
+
+
+def check_name(name: str, *, file: str | None = None, field: str = "name") -> str:
+    """Validate a set name (lower-case letters, digits, ``-`` and ``_``; no path separators)."""
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise RegistryError(
+            f"{name!r} is not a valid name (lower-case letters, digits, '-' or '_', at most 64 characters)",
+            file=file,
+            field=field,
+        )
+    return name
+
+
+def parse_ref(ref: str, *, kind: str) -> tuple[str, str | None]:
+    """Split ``NAME@VERSION`` (or ``NAME``, meaning the latest release) into its parts."""
+    if not isinstance(ref, str) or ref.count("@") > 1:
+        raise RegistryError(f"{ref!r} is not NAME or NAME@VERSION", field=kind)
+    name, _, version = ref.partition("@")
+    check_name(name, field=kind)
+    if version and version != "latest":
+        parse_version(version, field=kind)
+        return name, version
+    return name, None
+
+
+@dataclass(frozen=True)
+class Release:
+    """One released file: its name, version, path relative to the store, hash and status."""
+
+    name: str
+    version: str
+    path: str
+    sha256: str
+    released: str
+    deprecated: str = ""
+
+    @property
+    def ref(self) -> str:
+        """``NAME@VERSION``."""
+        return f"{self.name}@{self.version}"
+
+    @property
+    def key(self) -> tuple[str, tuple[int, int, int]]:
+        """Sort key: name, then semantic version."""
+        return self.name, parse_version(self.version)
+
+
+def atomic_write(path: Path, data: bytes, *, exclusive: bool) -> None:
+    """Write ``data`` to ``path`` through a temporary file, fsync and rename, so readers never see a partial file.
+
+    With ``exclusive`` the call fails (``FileExistsError``) rather than replace an existing file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if exclusive:
+            os.link(tmp, path)  # fails with FileExistsError instead of replacing
+            os.unlink(tmp)
+        else:
+            os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+class Store:
+    """A folder of versioned files of one kind (``priors`` or ``evidence``) with its registry of hashes."""
+
+    def __init__(self, root: Path, kind: str) -> None:
+        self.root = Path(root)
+        self.kind = kind
+
+    @property
+    def registry_path(self) -> Path:
+        """Path of the registry file."""
+        return self.root / REGISTRY_FILE
+
+    def _display(self, path: Path) -> str:
+        return str(path)
+
+    def releases(self) -> list[Release]:
+        """Every registered release, sorted by name and version."""
+        path = self.registry_path
+        if not path.is_file():
+            raise RegistryError("registry file not found", file=self._display(path))
+        try:
+            doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise RegistryError(f"not valid TOML ({exc})", file=self._display(path)) from None
+        rows = doc.get("release", [])
+        if not isinstance(rows, list):
+            raise RegistryError("must be an array of [[release]] tables", file=self._display(path), field="release")
+        out = []
+        for i, row in enumerate(rows):
+            field = f"release[{i}]"
+            if not isinstance(row, dict):
+                raise RegistryError("must be a table", file=self._display(path), field=field)
+            try:
+                rel = Release(
+                    name=str(row["name"]),
+                    version=str(row["version"]),
+                    path=str(row["path"]),
+                    sha256=str(row["sha256"]),
+                    released=str(row.get("released", "")),
+                    deprecated=str(row.get("deprecated", "")),
+                )
+            except KeyError as exc:
+                raise RegistryError(f"missing field {exc.args[0]!r}", file=self._display(path), field=field) from None
+            check_name(rel.name, file=self._display(path), field=f"{field}.name")
+            parse_version(rel.version, file=self._display(path), field=f"{field}.version")
+            if rel.path != f"{rel.name}/{rel.version}.toml":
+                raise RegistryError(
+                    f"path must be {rel.name}/{rel.version}.toml", file=self._display(path), field=f"{field}.path"
+                )
+            out.append(rel)
+        return sorted(out, key=lambda r: r.key)
+
+    def resolve(self, ref: str) -> Release:
+        """Find the release named by ``NAME@VERSION`` (or the latest non-deprecated release of ``NAME``)."""
+        name, version = parse_ref(ref, kind=self.kind)
+        candidates = [r for r in self.releases() if r.name == name]
+        if not candidates:
+            known = sorted({r.name for r in self.releases()})
+            raise RegistryError(f"unknown {self.kind} set {name!r} (known: {', '.join(known)})", field=self.kind)
+        if version is None:
+            live = [r for r in candidates if not r.deprecated] or candidates
+            return live[-1]
+        for r in candidates:
+            if r.version == version:
+                return r
+        known_v = ", ".join(r.version for r in candidates)
+        raise RegistryError(f"{name} has no released version {version} (released: {known_v})", field=self.kind)
+
+    def read(self, release: Release) -> bytes:
+        """The bytes of a released file, after checking them against the registered sha256."""
+        path = self.root / release.path
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise RegistryError("released file is missing", file=self._display(path)) from None
+        digest = sha256_bytes(data)
+        if digest != release.sha256:
+            raise RegistryError(
+                f"bytes differ from the registered sha256 {release.sha256[:12]}... (now {digest[:12]}...): a released "
+                "file must never change; restore it or release a new version",
+                file=self._display(path),
+                field="sha256",
+            )
+        return data
+
+    def latest_version(self, name: str) -> tuple[int, int, int] | None:
+        """Highest released version of ``name`` (deprecated ones included), or None."""
+        versions = [r.key[1] for r in self.releases() if r.name == name]
+        return max(versions) if versions else None
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".registry.lock", "a+b") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+    def _write_registry(self, releases: list[Release]) -> None:
+        rows = []
+        for r in sorted(releases, key=lambda r: r.key):
+            row = {"name": r.name, "version": r.version, "path": r.path, "sha256": r.sha256, "released": r.released}
+            if r.deprecated:
+                row["deprecated"] = r.deprecated
+            rows.append(row)
+        header = (
+            f"# Registry of released {self.kind} files: written by riskmodel, never by hand.\n"
+            "# A released file whose bytes differ from its sha256 here is refused when loaded.\n"
+        )
+        data = header.encode() + tomli_w.dumps({"release": rows}).encode()
+        atomic_write(self.registry_path, data, exclusive=False)
+
+    def release(self, name: str, version: str, data: bytes) -> Release:
+        """Write ``data`` as ``NAME/VERSION.toml`` and register its hash; refuses a name/version that exists."""
+        check_name(name)
+        v = parse_version(version)
+        rel_path = f"{name}/{version}.toml"
+        with self._locked():
+            existing = self.releases()
+            if any(r.name == name and r.version == version for r in existing):
+                raise RegistryError(f"{name}@{version} is already released; choose a new version", field="version")
+            latest = max((r.key[1] for r in existing if r.name == name), default=None)
+            if latest is not None and v <= latest:
+                raise RegistryError(
+                    f"version {version} is not above the latest release {format_version(latest)} of {name}",
+                    field="version",
+                )
+            target = self.root / rel_path
+            try:
+                atomic_write(target, data, exclusive=True)
+            except FileExistsError:
+                raise RegistryError(
+                    "an unregistered file already exists at this path; it is left untouched",
+                    file=self._display(target),
+                ) from None
+            rel = Release(name, version, rel_path, sha256_bytes(data), dt.date.today().isoformat())
+            self._write_registry([*existing, rel])
+        return rel
+
+    def deprecate(self, ref: str, reason: str) -> Release:
+        """Mark a release deprecated (it stays loadable and citable; it is never removed or rewritten)."""
+        if not reason.strip():
+            raise RegistryError("a deprecation needs a reason", field="reason")
+        with self._locked():
+            releases = self.releases()
+            target = self.resolve(ref)
+            new = Release(target.name, target.version, target.path, target.sha256, target.released, reason.strip())
+            self._write_registry([new if r == target else r for r in releases])
+        return new
