@@ -138,7 +138,7 @@ def elicit_interval(
         warnings.simplefilter("ignore")
         try:
             preliz.maxent(dist, low, high, mass, plot=False)
-        except Exception as exc:  # noqa: BLE001 - preliz raises assorted errors for infeasible intervals
+        except Exception as exc:
             raise PriorError(f"a {family} cannot be fitted to [{low:g}, {high:g}] ({exc})", file=file,
                              field=field) from None
     params = {p: float(v) for p, v in zip(fam.params, dist.params, strict=True)}

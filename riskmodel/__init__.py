@@ -1,0 +1,35 @@
+"""riskmodel: worst-case AI scheming risk, conditional on observed training-gaming plus explicit capability assumptions.
+
+The public API: load versioned prior and evidence sets, fit the model, read the numbers, cite and verify them.
+"""
+
+import os
+
+# Numba's LLVM optimisation level 0 cuts the sampler's compile time from ~50 s to ~11 s on 2 cores while sampling
+# this small model just as fast (measured; see benchmarks/). A user's own setting wins.
+os.environ.setdefault("NUMBA_OPT", "0")
+
+from riskmodel.citation import bibtex, citation_line, parse_citation, verify
+from riskmodel.errors import RiskmodelError
+from riskmodel.evidence import EvidenceSet, load_evidence
+from riskmodel.fit import FitResult, fit, package_version
+from riskmodel.priors import PriorSet, load_priors
+from riskmodel.quantities import worst_case
+
+__version__ = package_version()
+
+__all__ = [
+    "EvidenceSet",
+    "FitResult",
+    "PriorSet",
+    "RiskmodelError",
+    "__version__",
+    "bibtex",
+    "citation_line",
+    "fit",
+    "load_evidence",
+    "load_priors",
+    "parse_citation",
+    "verify",
+    "worst_case",
+]

@@ -1,0 +1,295 @@
+"""The ``riskmodel`` command line: argument parsing and printing only; every number comes from the library.
+
+Exit codes: 0 success; 1 an internal bug (with its traceback) or, for ``verify``, numbers that do not match; 2 bad
+input (one line naming file, field and reason, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any, NoReturn
+
+from riskmodel.errors import InputError, RiskmodelError
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line and exit 2, like every other bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        """Report a usage error as one line and exit 2."""
+        self.exit(2, f"riskmodel: error: {message} (see {self.prog} --help)\n")
+
+
+def _num(x: float) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    return f"{x:.3g}"
+
+
+def _interval(d: dict[str, float]) -> str:
+    return f"{_num(d['mean'])} [90%: {_num(d['lower'])}-{_num(d['upper'])}]"
+
+
+def _table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+
+
+def _print_report(rep: dict[str, Any]) -> None:
+    print(f"riskmodel: worst-case scheming risk for system '{rep['system']}'")
+    bf = rep["bayes_factor_worst_case"]
+    rows = [
+        ("quantity", "posterior", "prior"),
+        ("P(worst case)", _interval(rep["p_worst_case"]), _interval(rep["p_worst_case_prior"])),
+        ("P(misaligned)", _interval(rep["p_misaligned"]), _interval(rep["p_misaligned_prior"])),
+        ("P(misaligned after training)", _interval(rep["p_misaligned_after_training"]), ""),
+    ]
+    rows += [(f"P(P(worst case) > {k})", _num(v), _num(rep["exceedance_prior"][k]))
+             for k, v in rep["exceedance"].items()]
+    rows.append(("Bayes factor, worst case", f"{_num(bf['value'])} (log MCSE {_num(bf['log_mcse'])})", ""))
+    for route, b in rep["bayes_factor_routes"].items():
+        rows.append((f"Bayes factor, {route} route", f"{_num(b['value'])} (log MCSE {_num(b['log_mcse'])})", ""))
+    shares = rep["route_shares"]
+    rows.append(("share of P(worst case) by route",
+                 f"consistency {_num(shares['consistency'])}, other only {_num(shares['other_route_only'])}", ""))
+    print(_table(rows))
+    print("\nassumptions: P(worst case) if certain vs as modeled")
+    arows = [("assumption", "prior mean", "posterior mean", "P(W) if certain", "log10 ratio")]
+    for name, a in rep["assumptions"].items():
+        arows.append((name, _num(a["prior_mean"]), _num(a["posterior_mean"]), _num(a["p_worst_case_if_certain"]),
+                      f"{a['log10_ratio']:+.2f}"))
+    print(_table(arows))
+    print("\nper system")
+    srows = [("system", "P(worst case)", "P(misaligned)", "Bayes factor")]
+    for s, d in rep["per_system"].items():
+        srows.append((s, _interval(d["p_worst_case"]), _interval(d["p_misaligned"]),
+                      _num(d["bayes_factor_worst_case"]["value"])))
+    print(_table(srows))
+    ref = rep["evidence_rows"]
+    print(f"\nevidence: {len(ref['likelihood'])} rows in the likelihood, {len(ref['reference_only'])} reference-only "
+          "(rates without n, capability evidence); see --json for the list")
+    diag = rep["diagnostics"]
+    print(f"sampler: {diag['divergences']} divergences, max r_hat {diag['max_r_hat']:.3f}, "
+          f"min ESS bulk {diag['min_ess_bulk']:.0f} / tail {diag['min_ess_tail']:.0f}")
+    for w in diag["warnings"]:
+        print(f"WARNING: {w}")
+    print(f"\n{rep['citation']}")
+
+
+def _fit_from_args(args: argparse.Namespace) -> Any:
+    from riskmodel.fit import fit
+
+    return fit(args.priors, args.evidence, system=args.system, seed=args.seed, draws=args.draws, chains=args.chains,
+               progress=args.progress and not getattr(args, "json", False) and sys.stderr.isatty())
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Fit and print the summary and citation (or one JSON object)."""
+    result = _fit_from_args(args)
+    rep = result.report()
+    if args.json:
+        print(json.dumps(rep, indent=2, allow_nan=True))
+    else:
+        _print_report(rep)
+    for w in result.diagnostics.warnings:
+        print(f"riskmodel: warning: {w}", file=sys.stderr)
+    return 0
+
+
+def cmd_cite(args: argparse.Namespace) -> int:
+    """Fit and print the citation line and a BibTeX-style entry."""
+    from riskmodel.citation import bibtex
+
+    result = _fit_from_args(args)
+    print(result.citation())
+    print()
+    print(bibtex(result))
+    for w in result.diagnostics.warnings:
+        print(f"riskmodel: warning: {w}", file=sys.stderr)
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Refit from a citation; exit 0 when the numbers match, 1 when they do not."""
+    from riskmodel.citation import verify
+
+    v = verify(args.citation, progress=args.progress and sys.stderr.isatty())
+    print(f"checked: {v.method}")
+    print(f"refit:   {v.refit_line}")
+    for w in v.warnings:
+        print(f"warning: {w}")
+    if v.matches:
+        print("verified: the citation matches")
+        return 0
+    print("NOT verified:")
+    for d in v.differences:
+        print(f"  - {d}")
+    return 1
+
+
+def _store_of(ref: str) -> str:
+    """Whether a ``NAME@VERSION`` names a prior set or an evidence set."""
+    from riskmodel.evidence import evidence_store
+    from riskmodel.priors import prior_store
+    from riskmodel.registry import parse_ref
+
+    name, _ = parse_ref(ref, kind="set")
+    if any(r.name == name for r in prior_store().releases()):
+        return "priors"
+    if any(r.name == name for r in evidence_store().releases()):
+        return "evidence"
+    raise InputError(f"{name!r} is neither a released prior set nor an evidence set", field="compare")
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Fit two prior versions (or two evidence versions) with the same seed and show them side by side."""
+    from riskmodel.fit import fit
+
+    kind_a, kind_b = _store_of(args.a), _store_of(args.b)
+    if kind_a != kind_b:
+        raise InputError(f"cannot compare a {kind_a} set with a {kind_b} set", field="compare")
+    reps = []
+    for ref in (args.a, args.b):
+        kw = {"priors": ref, "evidence": args.evidence} if kind_a == "priors" else \
+            {"priors": args.priors, "evidence": ref}
+        reps.append(fit(**kw, system=args.system, seed=args.seed, draws=args.draws, chains=args.chains).report())
+    if args.json:
+        print(json.dumps({args.a: reps[0], args.b: reps[1]}, indent=2))
+        return 0
+    rows = [("quantity", args.a, args.b)]
+    for key, label in (("p_worst_case", "P(worst case)"), ("p_worst_case_prior", "P(worst case), prior"),
+                       ("p_misaligned", "P(misaligned)")):
+        rows.append((label, _interval(reps[0][key]), _interval(reps[1][key])))
+    rows.append(("Bayes factor, worst case", _num(reps[0]["bayes_factor_worst_case"]["value"]),
+                 _num(reps[1]["bayes_factor_worst_case"]["value"])))
+    for name in reps[0]["assumptions"]:
+        rows.append((f"log10 P(W) if {name} certain", f"{reps[0]['assumptions'][name]['log10_ratio']:+.2f}",
+                     f"{reps[1]['assumptions'][name]['log10_ratio']:+.2f}"))
+    rows.append(("divergences", str(reps[0]["diagnostics"]["divergences"]),
+                 str(reps[1]["diagnostics"]["divergences"])))
+    print(_table(rows))
+    print(f"\n{reps[0]['citation']}\n{reps[1]['citation']}")
+    return 0
+
+
+def cmd_priors(args: argparse.Namespace) -> int:
+    """List, show or diff prior sets."""
+    from riskmodel.priors import PARAMETERS, diff_priors, load_priors, prior_store
+
+    if args.action == "list":
+        for r in prior_store().releases():
+            dep = f"  DEPRECATED: {r.deprecated}" if r.deprecated else ""
+            print(f"{r.ref:24} sha256:{r.sha256[:12]}  released {r.released}{dep}")
+        return 0
+    if args.action == "show":
+        ps = load_priors(args.ref)
+        print(f"{ps.ref}  sha256:{ps.sha256}\n{ps.date}  {ps.summary}\nchangelog: {ps.changelog}\n")
+        rows = [("parameter", "group", "prior", "mean", "rationale")]
+        for name, info in PARAMETERS.items():
+            p = ps[name]
+            dist = f"{p.distribution}({', '.join(f'{k}={v:.3g}' for k, v in p.params.items())})"
+            if p.interval90:
+                dist += f" <- 90% in [{p.interval90[0]:g}, {p.interval90[1]:g}]"
+            rows.append((name, info.group, dist, _num(p.mean()), p.rationale[:80]))
+        print(_table(rows))
+        print(f"\nelicitation context: {ps.elicitation.label()}\ntraining context: {ps.training.label()}")
+        print("deployment-critical contexts: " + "; ".join(c.label() for c in ps.critical))
+        return 0
+    a, b = load_priors(args.a), load_priors(args.b)
+    rows = diff_priors(a, b)
+    if not rows:
+        print(f"{a.ref} and {b.ref} hold the same assumptions")
+        return 0
+    print(_table([("field", a.ref, b.ref), *rows]))
+    return 0
+
+
+def cmd_evidence(args: argparse.Namespace) -> int:
+    """List, show or validate evidence sets."""
+    from riskmodel.evidence import evidence_store, load_evidence, reference_reason
+
+    if args.action == "list":
+        for r in evidence_store().releases():
+            print(f"{r.ref:28} sha256:{r.sha256[:12]}  released {r.released}")
+        return 0
+    if args.action == "validate":
+        ev = load_evidence(args.file)
+        print(f"{args.file}: valid evidence set {ev.ref} with {len(ev.rows)} rows "
+              f"({len(ev.likelihood_rows())} in the likelihood)")
+        return 0
+    ev = load_evidence(args.ref)
+    print(f"{ev.ref}  sha256:{ev.sha256}\n{ev.summary}\n")
+    used = {r.id for r in ev.likelihood_rows()}
+    rows = [("id", "k/n or rate", "role")]
+    for r in ev.rows:
+        val = f"{r.k}/{r.n}" if r.has_counts else f"rate {r.rate:g}"
+        rows.append((r.id, val, "likelihood" if r.id in used else reference_reason(r)))
+    print(_table(rows))
+    return 0
+
+
+def _add_fit_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--priors", default="baseline", help="prior set NAME@VERSION, NAME (latest) or a file")
+    p.add_argument("--evidence", default="published-evals", help="evidence set NAME@VERSION, NAME or a file")
+    p.add_argument("--system", default="new", help="target system (default: a new system from the population)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--draws", type=int, default=1000, help="draws per chain")
+    p.add_argument("--chains", type=int, default=4)
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``riskmodel`` command."""
+    parser = _Parser(prog="riskmodel", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p = sub.add_parser("run", help="fit and print the summary and citation")
+    _add_fit_args(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("cite", help="fit and print the citation and a BibTeX entry")
+    _add_fit_args(p)
+    p.set_defaults(func=cmd_cite)
+    p = sub.add_parser("verify", help="refit from a citation line and check the numbers")
+    p.add_argument("citation")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.set_defaults(func=cmd_verify)
+    p = sub.add_parser("compare", help="fit two prior (or evidence) versions with the same seed, side by side")
+    p.add_argument("a")
+    p.add_argument("b")
+    _add_fit_args(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_compare)
+    p = sub.add_parser("priors", help="list, show or diff prior sets")
+    psub = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    psub.add_parser("list")
+    psub.add_parser("show").add_argument("ref")
+    d = psub.add_parser("diff")
+    d.add_argument("a")
+    d.add_argument("b")
+    p.set_defaults(func=cmd_priors)
+    p = sub.add_parser("evidence", help="list, show or validate evidence sets")
+    esub = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    esub.add_parser("list")
+    esub.add_parser("show").add_argument("ref")
+    esub.add_parser("validate").add_argument("file")
+    p.set_defaults(func=cmd_evidence)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; bad input exits 2 with one line, internal bugs exit 1 with a traceback."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except RiskmodelError as exc:
+        print(f"riskmodel: error: {exc.line()}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,298 @@
+"""Fitting: compile once, sample, check sampler health, and stamp the result with its provenance.
+
+:func:`fit` returns a :class:`FitResult` holding the posterior as an ``xarray.DataTree`` (groups ``posterior``,
+``sample_stats``, ``prior``, ``worst_case`` and ``worst_case_prior``), the diagnostics, and provenance in its attrs.
+Compiled samplers are cached per graph structure for the life of the process, so a refit after changing prior
+hyperparameters or counts only swaps ``pm.Data`` values.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import threading
+import warnings
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from riskmodel.errors import FitError, InputError
+from riskmodel.evidence import EvidenceSet, load_evidence
+from riskmodel.model import NEW_SYSTEM, ModelData, build_model, model_data
+from riskmodel.priors import PriorSet, load_priors
+from riskmodel.quantities import worst_case
+
+__all__ = ["SAMPLER", "Diagnostics", "FitResult", "clear_compile_cache", "fit", "package_version"]
+
+SAMPLER = "nutpie"
+TARGET_ACCEPT = 0.9
+R_HAT_MAX = 1.01
+ESS_MIN = 400
+#: Parameters whose draws the downstream arithmetic reads (kept for the prior side too).
+_PARAMS_FOR_QUANTITIES = (
+    "tg_intercept", "context_effect", "system_offset", "p_misaligned_system", "reinforcement", "other_route",
+    "competence_correlation", "capabilities",
+)
+
+_compiled: dict[str, Any] = {}
+_compiled_lock = threading.Lock()
+
+
+def package_version() -> str:
+    """Installed version of riskmodel."""
+    try:
+        return metadata.version("riskmodel")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0+unknown"
+
+
+def clear_compile_cache() -> None:
+    """Forget every compiled sampler (the next fit compiles again)."""
+    with _compiled_lock:
+        _compiled.clear()
+
+
+def _compiled_model(data: ModelData) -> Any:
+    import nutpie
+
+    key = data.structure_key(likelihood=True)
+    with _compiled_lock:
+        if key not in _compiled:
+            _compiled[key] = nutpie.compile_pymc_model(build_model(data, likelihood=True))
+        return _compiled[key].with_data(**data.data_values(likelihood=True))
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """Sampler health: divergences, worst r_hat, smallest bulk and tail ESS, and plain-language warnings."""
+
+    divergences: int
+    max_r_hat: float
+    min_ess_bulk: float
+    min_ess_tail: float
+    warnings: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        """Whether every check passed."""
+        return not self.warnings
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"divergences": self.divergences, "max_r_hat": self.max_r_hat, "min_ess_bulk": self.min_ess_bulk,
+                "min_ess_tail": self.min_ess_tail, "warnings": list(self.warnings), "ok": self.ok}
+
+
+def diagnose(trace: xr.DataTree, var_names: list[str]) -> Diagnostics:
+    """Check divergences, r_hat and ESS of ``var_names`` against the thresholds and explain any failure."""
+    import arviz as az
+
+    div = int(trace["sample_stats"]["diverging"].sum())
+    with warnings.catch_warnings():
+        # constant quantities (e.g. the offset of the system that anchors the intercepts) give NaN, ignored below
+        warnings.filterwarnings("ignore", category=RuntimeWarning)
+        rhat = az.rhat(trace, var_names=var_names)
+        ess_b = az.ess(trace, var_names=var_names, method="bulk")
+        ess_t = az.ess(trace, var_names=var_names, method="tail")
+
+    def extreme(ds: xr.Dataset, fn: Any) -> float:
+        vals = np.concatenate([np.ravel(ds[v].values) for v in ds.data_vars])
+        vals = vals[np.isfinite(vals)]
+        return float(fn(vals)) if vals.size else float("nan")
+
+    max_rhat, min_b, min_t = extreme(rhat, np.max), extreme(ess_b, np.min), extreme(ess_t, np.min)
+    warns = []
+    if div:
+        warns.append(f"{div} divergent transitions: the sampler may have missed part of the posterior; treat the "
+                     "numbers as suspect.")
+    if max_rhat > R_HAT_MAX:
+        warns.append(f"max r_hat {max_rhat:.3f} > {R_HAT_MAX}: chains disagree; run more draws or check the priors.")
+    if min(min_b, min_t) < ESS_MIN:
+        warns.append(f"smallest effective sample size {min(min_b, min_t):.0f} < {ESS_MIN}: Monte Carlo error is "
+                     "large; run more draws.")
+    return Diagnostics(div, max_rhat, min_b, min_t, tuple(warns))
+
+
+def _dependency_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("pymc", "pytensor", "arviz", "numpy", "nutpie", "xarray", "preliz"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:  # pragma: no cover
+            out[pkg] = "missing"
+    return out
+
+
+_prior_cache: dict[tuple[str, bytes, int, int], xr.Dataset] = {}
+
+
+def _prior_draws(data: ModelData, draws: int, seed: int) -> xr.Dataset:
+    """Draws from the model without its likelihood terms (the prior side of every Bayes factor).
+
+    They depend only on the prior set (not the evidence counts), so they are cached per structure, hyperparameters,
+    draws and seed.
+    """
+    import pymc as pm
+
+    key = (data.structure_key(likelihood=False), data.prior_hyper.tobytes(), draws, seed)
+    with _compiled_lock:
+        if key in _prior_cache:
+            return _prior_cache[key]
+    model = build_model(data, likelihood=False)
+    pymc_log = logging.getLogger("pymc")
+    level = pymc_log.level
+    pymc_log.setLevel(logging.WARNING)  # silence the "Sampling: [...]" info line
+    try:
+        dt = pm.sample_prior_predictive(
+            draws=draws, model=model, var_names=list(_PARAMS_FOR_QUANTITIES), random_seed=seed,
+            compile_kwargs={"mode": "FAST_COMPILE"},
+        )
+    finally:
+        pymc_log.setLevel(level)
+    prior = dt["prior"].to_dataset()
+    prior = prior.assign_coords(chain=[0], draw=np.arange(draws))
+    with _compiled_lock:
+        if len(_prior_cache) > 32:
+            _prior_cache.clear()
+        _prior_cache[key] = prior
+    return prior
+
+
+@dataclass
+class FitResult:
+    """A fitted model: posterior and prior draws, diagnostics, the files and settings that produced them."""
+
+    trace: xr.DataTree
+    prior_draws: xr.Dataset
+    priors: PriorSet
+    evidence: EvidenceSet
+    data: ModelData
+    system: str
+    seed: int
+    chains: int
+    draws: int
+    tune: int
+    diagnostics: Diagnostics
+    sampler: str = SAMPLER
+    target_accept: float = TARGET_ACCEPT
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def posterior(self) -> xr.Dataset:
+        """Posterior draws of every model variable."""
+        return self.trace["posterior"].to_dataset()
+
+    @cached_property
+    def quantities(self) -> xr.Dataset:
+        """Worst-case quantities per (chain, draw, system) on the posterior."""
+        return worst_case(self.posterior, self.priors)
+
+    @cached_property
+    def prior_quantities(self) -> xr.Dataset:
+        """Worst-case quantities per (chain, draw, system) on the prior (model without likelihood)."""
+        return worst_case(self.prior_draws, self.priors)
+
+    @property
+    def systems(self) -> list[str]:
+        """Systems in the model (those in the evidence plus ``new``)."""
+        return list(self.data.coords["system"])
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """What produced these numbers: package and dependency versions, files with hashes, sampler settings."""
+        return {
+            "package_version": package_version(),
+            "priors": {"name": self.priors.name, "version": self.priors.version, "sha256": self.priors.sha256,
+                       "released": self.priors.released},
+            "evidence": {"name": self.evidence.name, "version": self.evidence.version,
+                         "sha256": self.evidence.subset_sha256, "file_sha256": self.evidence.sha256,
+                         "released": self.evidence.released, "excluded_rows": sorted(self.evidence.excluded)},
+            "seed": self.seed,
+            "chains": self.chains,
+            "draws": self.draws,
+            "tune": self.tune,
+            "sampler": self.sampler,
+            "target_accept": self.target_accept,
+            "system": self.system,
+            "dependencies": _dependency_versions(),
+        }
+
+    def to_datatree(self) -> xr.DataTree:
+        """Everything in one DataTree, ready for ``to_netcdf``.
+
+        Groups: posterior, sample_stats, prior, worst_case, worst_case_prior; provenance and citation in attrs.
+        """
+        tree = self.trace.copy()
+        tree["prior"] = xr.DataTree(self.prior_draws)
+        tree["worst_case"] = xr.DataTree(self.quantities)
+        tree["worst_case_prior"] = xr.DataTree(self.prior_quantities)
+        tree.attrs.update({"provenance": json.dumps(self.provenance), "citation": self.citation()})
+        return tree
+
+    def citation(self) -> str:
+        """The one-line citation of this result."""
+        from riskmodel.citation import citation_line
+
+        return citation_line(self)
+
+    def report(self, system: str | None = None) -> dict[str, Any]:
+        """The numbers users read, for one system (default: the fitted target system), JSON-ready."""
+        from riskmodel.report import build_report
+
+        return build_report(self, system or self.system)
+
+
+def fit(
+    priors: str | PriorSet = "baseline",
+    evidence: str | EvidenceSet = "published-evals",
+    *,
+    system: str = NEW_SYSTEM,
+    seed: int = 1,
+    chains: int = 4,
+    draws: int = 1000,
+    tune: int = 1000,
+    progress: bool = False,
+    cores: int | None = None,
+) -> FitResult:
+    """Fit the model to an evidence set under a prior set and return the result with diagnostics and provenance.
+
+    Parameters
+    ----------
+    priors, evidence
+        ``NAME@VERSION`` (hash-checked release), ``NAME`` (latest release), a file path, or a loaded set.
+    system
+        The target system of the headline numbers: one named in the evidence, or ``"new"`` (a system drawn from
+        the population, with no evidence of its own).
+    seed
+        Seeds both the sampler and the prior draws: the same priors + evidence + seed give the same numbers.
+    """
+    for name, value, lo in (("seed", seed, 0), ("chains", chains, 1), ("draws", draws, 10), ("tune", tune, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < lo or value > 10**7:
+            raise InputError(f"must be a whole number >= {lo}, got {value!r}", field=name)
+    if seed >= 2**32:
+        raise InputError(f"must be below 2**32, got {seed}", field="seed")
+    ps = load_priors(priors)
+    ev = load_evidence(evidence)
+    data = model_data(ps, ev)
+    if system not in data.coords["system"]:
+        raise InputError(f"unknown system {system!r} (known: {', '.join(data.coords['system'])})", field="system")
+    import nutpie
+
+    compiled = _compiled_model(data)
+    try:
+        trace = nutpie.sample(
+            compiled, draws=draws, tune=tune, chains=chains, cores=cores or min(chains, os.cpu_count() or 1),
+            seed=seed, progress_bar=progress, target_accept=TARGET_ACCEPT,
+        )
+    except Exception as exc:
+        raise FitError(f"the sampler failed: {str(exc).splitlines()[0]}", field="sampler") from exc
+    named = [v for v in trace["posterior"].data_vars if not v.endswith("_block") and v != "system_offset_z"]
+    diagnostics = diagnose(trace, named)
+    prior = _prior_draws(data, chains * draws, seed)
+    return FitResult(trace, prior, ps, ev, data, system, seed, chains, draws, tune, diagnostics)

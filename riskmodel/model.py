@@ -1,0 +1,258 @@
+"""The PyMC model: context layer, measurement, marginalized disposition, and the assumption parameters.
+
+Only this module builds PyMC graphs. Its equations are written out in ``docs/model.md``. Evidence counts and every
+prior hyperparameter live in ``pm.Data`` containers, so a new prior value or a new count changes data, not the graph,
+and a compiled sampler can be reused (see :mod:`riskmodel.fit`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from riskmodel.errors import EvidenceError
+from riskmodel.evidence import EvidenceSet
+from riskmodel.features import DESIGN_COLUMNS, SHARED_EFFECTS, design_matrix
+from riskmodel.priors import CAPABILITIES, PARAMETERS, PriorSet
+
+__all__ = ["DISPOSITIONS", "NEW_SYSTEM", "PARAMETER_DIMS", "ModelData", "build_model", "model_data"]
+
+DISPOSITIONS: tuple[str, ...] = ("aligned", "misaligned")
+#: Name of the system drawn fresh from the population (no evidence of its own).
+NEW_SYSTEM = "new"
+
+
+#: Parameters that take one value per coordinate of a dim (all others are scalars).
+PARAMETER_DIMS: dict[str, str] = {"setting_effect": "setting", "baseline_compliance": "pair"}
+
+
+@dataclass(frozen=True)
+class ModelData:
+    """Everything the model needs from a prior set and an evidence set, split into graph structure and data.
+
+    Structure (coords, prior families, design matrices, indices) decides the graph; data (counts and every prior
+    hyperparameter, packed into the ``pm.Data`` vectors ``prior_hyper``, ``counts_reasoning`` and ``counts_pair``)
+    can change without recompiling.
+    """
+
+    coords: dict[str, list[str]]
+    families: dict[str, str]
+    x_reasoning: np.ndarray
+    sys_reasoning: np.ndarray
+    set_reasoning: np.ndarray
+    x_pair: np.ndarray
+    sys_pair: np.ndarray
+    set_pair: np.ndarray
+    offset_mask: np.ndarray  # 0 for the one system anchoring the intercept, else 1
+    hyper_index: dict[str, int]  # "param.arg" -> position in prior_hyper
+    prior_hyper: np.ndarray
+    counts_reasoning: np.ndarray  # (2, reasoning_obs): k, n
+    counts_pair: np.ndarray  # (4, pair): k_train, n_train, k_unmonitored, n_unmonitored
+
+    def structure_key(self, likelihood: bool) -> str:
+        """Hash of everything that changes the graph (not the data): same key, same compiled sampler."""
+        doc = {
+            "coords": self.coords,
+            "families": self.families,
+            "likelihood": likelihood,
+            "hyper_index": self.hyper_index,
+            "arrays": [
+                a.tolist()
+                for a in (self.offset_mask, self.x_reasoning, self.sys_reasoning, self.set_reasoning, self.x_pair,
+                          self.sys_pair, self.set_pair)
+            ],
+        }
+        return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+    def data_values(self, likelihood: bool) -> dict[str, np.ndarray]:
+        """Values of every ``pm.Data`` container of the model built with or without likelihood."""
+        out = {"prior_hyper": self.prior_hyper}
+        if likelihood and self.counts_reasoning.shape[1]:
+            out["counts_reasoning"] = self.counts_reasoning
+        if likelihood and self.counts_pair.shape[1]:
+            out["counts_pair"] = self.counts_pair
+        return out
+
+    def size(self, param: str) -> int:
+        """Number of values of a parameter (1 for scalars)."""
+        dim = PARAMETER_DIMS.get(param)
+        return len(self.coords[dim]) if dim else 1
+
+
+def model_data(priors: PriorSet, evidence: EvidenceSet) -> ModelData:
+    """Split a prior set and an evidence set into model coordinates, structure and data."""
+    systems = evidence.systems()
+    if NEW_SYSTEM in systems:
+        raise EvidenceError(f"system name {NEW_SYSTEM!r} is reserved for a system drawn from the population",
+                            file=evidence.path, field="row.system")
+    systems = [*systems, NEW_SYSTEM]
+    reasoning = evidence.reasoning_rows()
+    pairs = evidence.compliance_pairs()
+    used_settings = [r.setting for r in reasoning] + [p.training.setting for p in pairs]
+    settings = [s for s in dict.fromkeys(used_settings) if s != priors.reference_setting]
+    sys_idx = {s: i for i, s in enumerate(systems)}
+    set_idx = {s: i for i, s in enumerate(settings)}
+    ref = len(settings)  # index of the zero effect appended for the reference setting
+
+    def sidx(setting: str) -> int:
+        return set_idx.get(setting, ref)
+
+    coords = {
+        "system": systems,
+        "disposition": list(DISPOSITIONS),
+        "setting": settings,
+        "feature": list(DESIGN_COLUMNS),
+        "capability": list(CAPABILITIES),
+        "reasoning_obs": [r.id for r in reasoning],
+        "pair": [p.cell for p in pairs],
+    }
+    # With a single system in the likelihood its offset and the intercept are the same thing (a ridge that causes
+    # divergences): that system anchors the intercepts and the others, the new one included, differ by offsets.
+    with_data = {r.system for r in reasoning} | {p.training.system for p in pairs}
+    offset_mask = np.array([0.0 if len(with_data) == 1 and s in with_data else 1.0 for s in systems])
+    hyper_index: dict[str, int] = {}
+    values: list[float] = []
+    for name in PARAMETERS:
+        for arg, value in priors.parameters[name].params.items():
+            hyper_index[f"{name}.{arg}"] = len(values)
+            values.append(value)
+    return ModelData(
+        coords=coords,
+        families={name: priors.parameters[name].distribution for name in PARAMETERS},
+        x_reasoning=design_matrix([r.context for r in reasoning]),
+        sys_reasoning=np.array([sys_idx[r.system] for r in reasoning], dtype=np.int64),
+        set_reasoning=np.array([sidx(r.setting) for r in reasoning], dtype=np.int64),
+        x_pair=design_matrix([p.training.context for p in pairs]),
+        sys_pair=np.array([sys_idx[p.training.system] for p in pairs], dtype=np.int64),
+        set_pair=np.array([sidx(p.training.setting) for p in pairs], dtype=np.int64),
+        offset_mask=offset_mask,
+        hyper_index=hyper_index,
+        prior_hyper=np.array(values, dtype=float),
+        counts_reasoning=np.array([[r.k for r in reasoning], [r.n for r in reasoning]], dtype=np.int64).reshape(2, -1),
+        counts_pair=np.array(
+            [[p.training.k for p in pairs], [p.training.n for p in pairs], [p.unmonitored.k for p in pairs],
+             [p.unmonitored.n for p in pairs]],
+            dtype=np.int64,
+        ).reshape(4, -1),
+    )
+
+
+_FAMILY_ARGS = {"Beta": ("alpha", "beta"), "Normal": ("mu", "sigma"), "HalfNormal": ("sigma",),
+                "LogNormal": ("mu", "sigma"), "Gamma": ("alpha", "beta")}
+
+
+def _family_blocks(data: ModelData, hyper: pt.TensorVariable) -> dict[str, pt.TensorVariable]:
+    """Create one vector random variable per prior family and return each named parameter as a Deterministic.
+
+    Grouping the parameters by family keeps the graph small (compile time grows with the number of random
+    variables); every parameter is still a named variable with its own dims.
+    """
+    out: dict[str, pt.TensorVariable] = {}
+    for family in sorted(set(data.families.values())):
+        names = [p for p in PARAMETERS if data.families[p] == family and data.size(p) > 0]
+        labels, idx = [], {arg: [] for arg in _FAMILY_ARGS[family]}
+        for p in names:
+            dim = PARAMETER_DIMS.get(p)
+            labels += [f"{p}[{c}]" for c in data.coords[dim]] if dim else [p]
+            for arg in idx:
+                idx[arg] += [data.hyper_index[f"{p}.{arg}"]] * data.size(p)
+        block_dim = f"{family.lower()}_element"
+        pm.modelcontext(None).add_coord(block_dim, labels)
+        h = {arg: hyper[np.array(ix, dtype=np.int64)] for arg, ix in idx.items()}
+        name = f"{family.lower()}_block"
+        if family == "Beta":
+            block = pm.Beta(name, alpha=h["alpha"], beta=h["beta"], dims=block_dim)
+        elif family == "Normal":
+            block = pm.Normal(name, mu=h["mu"], sigma=h["sigma"], dims=block_dim)
+        elif family == "HalfNormal":
+            block = pm.HalfNormal(name, sigma=h["sigma"], dims=block_dim)
+        elif family == "LogNormal":
+            block = pm.LogNormal(name, mu=h["mu"], sigma=h["sigma"], dims=block_dim)
+        elif family == "Gamma":
+            block = pm.Gamma(name, alpha=h["alpha"], beta=h["beta"], dims=block_dim)
+        else:  # pragma: no cover - the allow-list is checked when the prior file is parsed
+            raise KeyError(family)
+        start = 0
+        for p in names:
+            size, dim = data.size(p), PARAMETER_DIMS.get(p)
+            if dim:
+                out[p] = pm.Deterministic(p, block[start:start + size], dims=dim)
+            else:
+                out[p] = pm.Deterministic(p, block[start])
+            start += size
+    return out
+
+
+def _binomial_logp(k: pt.TensorVariable, n: pt.TensorVariable, p: pt.TensorVariable) -> pt.TensorVariable:
+    return pm.logp(pm.Binomial.dist(n=n, p=p), k)
+
+
+def build_model(data: ModelData, *, likelihood: bool = True) -> pm.Model:
+    """Build the PyMC model; ``likelihood=False`` gives the same model without its likelihood terms (the prior side).
+
+    Every prior-file parameter is a named variable (with dims where it has them). Further variables users read, all
+    ``pm.Deterministic`` with named dims: ``tg_intercept`` and ``context_effect`` per disposition, ``system_offset``
+    per system, ``tg_rate_reasoning`` per disposition and observation, ``p_misaligned_system`` per system (posterior,
+    i.e. conditioned on that system's evidence, in the full model) and ``capabilities`` per capability assumption.
+    """
+    n_sys = len(data.coords["system"])
+    with pm.Model(coords=data.coords) as model:
+        hyper = pm.Data("prior_hyper", data.prior_hyper)
+        prm = _family_blocks(data, hyper)
+        pm.Deterministic("capabilities", pt.stack([prm[c] for c in CAPABILITIES]), dims="capability")
+
+        # ---- context layer: the ordering constraint keeps the two dispositions apart
+        a_al, vc_al = prm["tg_intercept_aligned"], prm["value_conflict_effect_aligned"]
+        intercept = pm.Deterministic("tg_intercept", pt.stack([a_al, a_al + prm["tg_intercept_gap"]]),
+                                     dims="disposition")
+        shared = [prm[SHARED_EFFECTS[c]] for c in DESIGN_COLUMNS[1:]]
+        effect = pm.Deterministic(
+            "context_effect",
+            pt.stack([pt.stack([vc_al, *shared]), pt.stack([vc_al - prm["value_conflict_effect_gap"], *shared])]),
+            dims=("disposition", "feature"),
+        )
+        setting = prm.get("setting_effect", pt.zeros((0,)))
+        setting_padded = pt.concatenate([setting, pt.zeros((1,))])
+        z_sys = pm.Normal("system_offset_z", 0.0, 1.0, dims="system")
+        offset = pm.Deterministic("system_offset", prm["system_offset_scale"] * z_sys * data.offset_mask,
+                                  dims="system")
+
+        def tg_logit(x: np.ndarray, sys: np.ndarray, sett: np.ndarray) -> pt.TensorVariable:
+            """(disposition, observation) log-odds of training-gaming."""
+            return intercept[:, None] + pt.dot(effect, x.T) + (setting_padded[sett] + offset[sys])[None, :]
+
+        # ---- likelihood, marginalized over each system's disposition
+        p_mis = prm["p_misaligned"]
+        log_w = pt.stack([pt.log1p(-p_mis), pt.log(p_mis)])
+        ll_system = pt.zeros((n_sys, 2))
+        if likelihood and len(data.coords["reasoning_obs"]):
+            p_r = pm.Deterministic(
+                "tg_rate_reasoning",
+                pm.math.sigmoid(tg_logit(data.x_reasoning, data.sys_reasoning, data.set_reasoning)),
+                dims=("disposition", "reasoning_obs"),
+            )
+            counts = pm.Data("counts_reasoning", data.counts_reasoning)
+            q = p_r * prm["reasoning_sensitivity"] + (1.0 - p_r) * prm["reasoning_false_positive"]
+            ll = _binomial_logp(counts[0][None, :], counts[1][None, :], q)  # (disposition, obs)
+            onehot = np.eye(n_sys)[data.sys_reasoning]  # (obs, system)
+            ll_system = ll_system + pt.dot(onehot.T, ll.T)
+        if likelihood and len(data.coords["pair"]):
+            c = prm["baseline_compliance"]
+            p_c = pm.math.sigmoid(tg_logit(data.x_pair, data.sys_pair, data.set_pair))
+            counts = pm.Data("counts_pair", data.counts_pair)
+            comply_train = c[None, :] + (1.0 - c[None, :]) * prm["behaviour_share"] * p_c
+            ll_t = _binomial_logp(counts[0][None, :], counts[1][None, :], comply_train)
+            onehot = np.eye(n_sys)[data.sys_pair]
+            ll_system = ll_system + pt.dot(onehot.T, ll_t.T)
+            pm.Potential("complied_unmonitored", _binomial_logp(counts[2], counts[3], c).sum())
+        joint = log_w[None, :] + ll_system  # (system, disposition)
+        log_marginal = pt.logsumexp(joint, axis=1)  # (system,)
+        if likelihood:
+            pm.Potential("disposition_marginal", log_marginal.sum())
+        pm.Deterministic("p_misaligned_system", pt.exp(joint[:, 1] - log_marginal), dims="system")
+    return model

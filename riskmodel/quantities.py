@@ -1,0 +1,176 @@
+"""Worst-case risk and its parts, computed draw by draw from parameter draws (posterior or prior).
+
+Everything here is plain numpy/xarray arithmetic on draws with dims ``(chain, draw, ...)``; no MCMC. That is what
+makes fast updates possible: an assumption the evidence does not inform can be redrawn from a new prior and these
+functions rerun on the cached draws. The equations are in ``docs/model.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+from numpy.polynomial.hermite_e import hermegauss
+from scipy.special import expit, ndtr, ndtri
+
+from riskmodel.features import DESIGN_COLUMNS, Context, design_matrix
+from riskmodel.priors import PriorSet
+
+__all__ = [
+    "EXCEEDANCE_LEVELS",
+    "IntervalSummary",
+    "all_capabilities",
+    "bayes_factor",
+    "context_rates",
+    "summarize",
+    "worst_case",
+]
+
+#: Thresholds x of the exceedance probabilities P(P(worst case) > x).
+EXCEEDANCE_LEVELS: tuple[float, ...] = (0.01, 0.05, 0.10)
+_NODES, _WEIGHTS = hermegauss(48)
+_WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
+
+
+def context_rates(params: xr.Dataset, contexts: list[Context]) -> xr.DataArray:
+    """Training-gaming probability per (chain, draw, system, disposition, context) at the reference setting."""
+    x = xr.DataArray(design_matrix(contexts), dims=("context", "feature"),
+                     coords={"context": [c.label() for c in contexts], "feature": list(DESIGN_COLUMNS)})
+    logit = params["tg_intercept"] + xr.dot(params["context_effect"], x, dim="feature") + params["system_offset"]
+    return xr.apply_ufunc(expit, logit)
+
+
+def all_capabilities(q: np.ndarray, strength: np.ndarray) -> np.ndarray:
+    """P(every capability holds | misaligned) when capability ``a`` holds with probability ``q[..., a]``.
+
+    The capabilities are linked by a shared competence factor F: capability a holds when
+    ``sqrt(s) F + sqrt(1-s) e_a < ndtri(q_a)`` with independent standard normals, so ``s = 0`` gives the product of
+    the ``q_a`` and ``s -> 1`` their minimum. F is integrated out by Gauss-Hermite quadrature; the result is clipped
+    to the Frechet bound ``min_a q_a`` that the exact integral obeys, so quadrature error cannot break it.
+    """
+    q = np.clip(np.asarray(q, dtype=float), 0.0, 1.0)
+    s = np.clip(np.asarray(strength, dtype=float), 0.0, 1.0 - 1e-9)[..., None, None]
+    thresholds = ndtri(q)[..., None, :]  # (..., 1, capability)
+    f = _NODES[:, None]  # (node, 1)
+    cond = ndtr((thresholds - np.sqrt(s) * f) / np.sqrt(1.0 - s))  # (..., node, capability)
+    joint = np.einsum("...nc->...n", np.log(np.clip(cond, 1e-300, 1.0)))
+    p = np.exp(joint) @ _WEIGHTS
+    return np.minimum(p, q.min(axis=-1))
+
+
+def _route(consistency: xr.DataArray, other: xr.DataArray) -> xr.DataArray:
+    """P(the worst-case strategy is carried out): via consistent training-gaming, or via the other route."""
+    return 1.0 - (1.0 - consistency) * (1.0 - other)
+
+
+def worst_case(params: xr.Dataset, priors: PriorSet, *, capability_override: dict[str, float] | None = None,
+               consistency_override: float | None = None) -> xr.Dataset:
+    """Every worst-case quantity per (chain, draw, system).
+
+    ``params`` holds draws of the model's parameters (posterior or prior). The overrides set an assumption to a
+    fixed value (e.g. a capability to 1: "if it were certain").
+    """
+    crit = context_rates(params, list(priors.critical))
+    elicit = context_rates(params, [priors.elicitation]).isel(context=0, drop=True)
+    train = context_rates(params, [priors.training]).isel(context=0, drop=True)
+    # consistency: how much of the elicited rate carries over to the weakest critical context (capped at 1)
+    ratio = np.minimum(crit / elicit, 1.0)
+    consistency = ratio.min("context")
+    if consistency_override is not None:
+        consistency = xr.full_like(consistency, consistency_override)
+    p_pre = params["p_misaligned_system"]
+    rho = params["reinforcement"]
+    tg_train_aligned = train.sel(disposition="aligned")
+    entrenched = (1.0 - p_pre) * rho * tg_train_aligned  # aligned before training, misaligned after
+    p_post = p_pre + entrenched
+    other = params["other_route"]
+    caps = params["capabilities"].copy()
+    for name, value in (capability_override or {}).items():
+        caps.loc[{"capability": name}] = value
+    p_caps = xr.apply_ufunc(all_capabilities, caps, params["competence_correlation"],
+                            input_core_dims=[["capability"], []])
+    cons_mis, cons_al = consistency.sel(disposition="misaligned"), consistency.sel(disposition="aligned")
+    route = p_pre * _route(cons_mis, other) + entrenched * _route(cons_al, other)
+    via_consistency = p_pre * cons_mis + entrenched * cons_al
+    via_other_only = p_pre * (1.0 - cons_mis) * other + entrenched * (1.0 - cons_al) * other
+    out = xr.Dataset(
+        {
+            "p_misaligned_pre": p_pre,
+            "p_misaligned_post": p_post,
+            "consistency": consistency.drop_vars("context", errors="ignore"),
+            "p_all_capabilities": p_caps,
+            "p_worst_case": route * p_caps,
+            "p_worst_case_consistency_route": via_consistency * p_caps,
+            "p_worst_case_other_route": p_pre * other * p_caps + entrenched * other * p_caps,
+            "p_worst_case_other_route_only": via_other_only * p_caps,
+            "tg_rate_elicitation": elicit,
+            "tg_rate_training": train,
+            "tg_rate_critical": crit,
+        }
+    )
+    return out.transpose("chain", "draw", "system", ...)
+
+
+@dataclass(frozen=True)
+class IntervalSummary:
+    """Mean and 90% equal-tailed interval of a probability's draws."""
+
+    mean: float
+    lower: float
+    upper: float
+
+    def as_dict(self) -> dict[str, float]:
+        """``{mean, lower, upper}``."""
+        return {"mean": self.mean, "lower": self.lower, "upper": self.upper}
+
+
+def summarize(draws: xr.DataArray) -> IntervalSummary:
+    """Mean and 90% equal-tailed interval over chain and draw."""
+    x = np.asarray(draws).ravel()
+    lo, hi = np.quantile(x, [0.05, 0.95])
+    return IntervalSummary(float(x.mean()), float(lo), float(hi))
+
+
+def _mcse_of_mean(draws: xr.DataArray) -> float:
+    """Monte Carlo standard error of the mean of (chain, draw) draws, from the bulk ESS."""
+    from arviz_stats.base import array_stats
+
+    x = np.asarray(draws, dtype=float)
+    if x.ndim == 1:
+        x = x[None, :]
+    sd = float(x.std())
+    if sd == 0.0:
+        return 0.0
+    ess = float(array_stats.ess(x, chain_axis=0, draw_axis=1, method="bulk"))
+    return sd / np.sqrt(max(ess, 1.0))
+
+
+@dataclass(frozen=True)
+class BayesFactor:
+    """Posterior odds over prior odds of an event, with the Monte Carlo standard error of its natural log."""
+
+    value: float
+    log_mcse: float
+    posterior: float
+    prior: float
+
+    def as_dict(self) -> dict[str, float]:
+        """``{value, log_mcse, posterior, prior}``."""
+        return {"value": self.value, "log_mcse": self.log_mcse, "posterior": self.posterior, "prior": self.prior}
+
+
+def bayes_factor(posterior: xr.DataArray, prior: xr.DataArray) -> BayesFactor:
+    """Bayes factor of an event whose probability has draws ``posterior`` and ``prior`` (each (chain, draw)).
+
+    The probability of the event is the mean of its draws; the log-odds' standard error follows by the delta method
+    from each side's Monte Carlo standard error.
+    """
+    p1, p0 = float(np.mean(posterior)), float(np.mean(prior))
+    eps = 1e-300
+    odds = lambda p: max(p, eps) / max(1.0 - p, eps)  # noqa: E731
+    value = odds(p1) / odds(p0)
+    se1, se0 = _mcse_of_mean(posterior), _mcse_of_mean(prior)
+    d = lambda p: 1.0 / max(p * (1.0 - p), eps)  # noqa: E731
+    log_mcse = float(np.hypot(se1 * d(p1), se0 * d(p0)))
+    return BayesFactor(float(value), log_mcse, p1, p0)
