@@ -146,6 +146,10 @@ _FAMILY_ARGS = {"Beta": ("alpha", "beta"), "Normal": ("mu", "sigma"), "HalfNorma
                 "LogNormal": ("mu", "sigma"), "Gamma": ("alpha", "beta")}
 
 
+#: Sampled on their own (see build_model) rather than in their family's block.
+_SAMPLED_SEPARATELY = frozenset({"value_conflict_effect_aligned"})
+
+
 def _family_blocks(data: ModelData, hyper: pt.TensorVariable) -> dict[str, pt.TensorVariable]:
     """Create one vector random variable per prior family and return each named parameter as a Deterministic.
 
@@ -154,7 +158,8 @@ def _family_blocks(data: ModelData, hyper: pt.TensorVariable) -> dict[str, pt.Te
     """
     out: dict[str, pt.TensorVariable] = {}
     for family in sorted(set(data.families.values())):
-        names = [p for p in PARAMETERS if data.families[p] == family and data.size(p) > 0]
+        names = [p for p in PARAMETERS
+                 if data.families[p] == family and data.size(p) > 0 and p not in _SAMPLED_SEPARATELY]
         labels, idx = [], {arg: [] for arg in _FAMILY_ARGS[family]}
         for p in names:
             dim = PARAMETER_DIMS.get(p)
@@ -207,7 +212,16 @@ def build_model(data: ModelData, *, likelihood: bool = True) -> pm.Model:
         pm.Deterministic("capabilities", pt.stack([prm[c] for c in CAPABILITIES]), dims="capability")
 
         # ---- context layer: the ordering constraint keeps the two dispositions apart
-        a_al, vc_al = prm["tg_intercept_aligned"], prm["value_conflict_effect_aligned"]
+        a_al = prm["tg_intercept_aligned"]
+        # The data pin down the aligned log-odds under value conflict (intercept + effect) far better than either
+        # part, a ridge a diagonal mass matrix handles badly. Sample that sum and derive the effect: with a Normal
+        # effect prior (the only family with real support) this is the same prior, with a unit Jacobian.
+        conflict_logit = pm.Normal(
+            "tg_conflict_logit_aligned",
+            mu=a_al + hyper[data.hyper_index["value_conflict_effect_aligned.mu"]],
+            sigma=hyper[data.hyper_index["value_conflict_effect_aligned.sigma"]],
+        )
+        vc_al = pm.Deterministic("value_conflict_effect_aligned", conflict_logit - a_al)
         intercept = pm.Deterministic("tg_intercept", pt.stack([a_al, a_al + prm["tg_intercept_gap"]]),
                                      dims="disposition")
         shared = [prm[SHARED_EFFECTS[c]] for c in DESIGN_COLUMNS[1:]]
