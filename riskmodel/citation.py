@@ -113,7 +113,8 @@ def parse_citation(line: str) -> Citation:
         vals = {k: float(m[k]) for k in ("mean", "lower", "upper")}
     except ValueError:
         raise CitationError("the cited numbers are not numbers", field="citation") from None
-    if not all(np.isfinite(list(vals.values()))) or not 0 <= vals["lower"] <= vals["upper"] <= 1:
+    if (not all(np.isfinite(list(vals.values()))) or not 0 <= vals["lower"] <= vals["upper"] <= 1
+            or not 0 <= vals["mean"] <= 1):
         raise CitationError("the cited interval is not a probability interval", field="citation")
     chains, draws = int(m["chains"]), int(m["draws"])
     if chains < 1 or draws < 10:

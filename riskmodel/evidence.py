@@ -84,16 +84,29 @@ class EvidenceRow:
 
 @dataclass(frozen=True)
 class CompliancePair:
-    """A training / unmonitored compliance pair measured in the same system, setting and context."""
+    """Compliance counts of one cell (source, system, setting, context): in training, unmonitored, or both.
 
-    training: EvidenceRow
-    unmonitored: EvidenceRow
+    Each cell has its own baseline compliance ``c``; the training row adds training-gaming on top of it.
+    """
+
+    training: EvidenceRow | None
+    unmonitored: EvidenceRow | None
+
+    @property
+    def row(self) -> EvidenceRow:
+        """A row of the cell (for its system, setting and context)."""
+        return self.training or self.unmonitored  # type: ignore[return-value]
 
     @property
     def cell(self) -> str:
-        """Label of the compliance cell (its own baseline compliance ``c``)."""
-        r = self.training
+        """Label of the compliance cell."""
+        r = self.row
         return f"{r.system}|{r.setting}|{r.stage}|{r.context.label()}"
+
+    def counts(self) -> tuple[int, int, int, int]:
+        """Counts k, n in training, then unmonitored (0 of 0 for a missing row: it adds nothing to the likelihood)."""
+        t, u = self.training, self.unmonitored
+        return (t.k if t else 0, t.n if t else 0, u.k if u else 0, u.n if u else 0)  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -130,18 +143,20 @@ class EvidenceSet:
         ]
 
     def compliance_pairs(self) -> list[CompliancePair]:
-        """Training/unmonitored compliance counts in matching contexts: the compliance likelihood."""
-        rows = [r for r in self.active_rows if r.quantity == "complied" and r.has_counts]
+        """Compliance counts grouped into cells (training and/or unmonitored): the compliance likelihood."""
+        rows = [r for r in self.active_rows
+                if r.quantity == "complied" and r.has_counts and r.condition in ("training", "unmonitored")]
         key = lambda r: (r.source, r.system, r.setting, r.stage, r.training_info, r.scratchpad, r.value_conflict)  # noqa: E731
-        train = {key(r): r for r in rows if r.condition == "training"}
-        unmon = {key(r): r for r in rows if r.condition == "unmonitored"}
-        return [CompliancePair(train[k], unmon[k]) for k in train if k in unmon]
+        cells: dict[tuple[str, ...], dict[str, EvidenceRow]] = {}
+        for r in rows:
+            cells.setdefault(key(r), {})[r.condition] = r
+        return [CompliancePair(c.get("training"), c.get("unmonitored")) for c in cells.values()]
 
     def likelihood_rows(self) -> list[EvidenceRow]:
         """Every row that enters the core likelihood."""
         ids = {r.id for r in self.reasoning_rows()}
         for p in self.compliance_pairs():
-            ids |= {p.training.id, p.unmonitored.id}
+            ids |= {r.id for r in (p.training, p.unmonitored) if r is not None}
         return [r for r in self.active_rows if r.id in ids]
 
     def reference_rows(self) -> list[EvidenceRow]:
@@ -175,8 +190,6 @@ def reference_reason(row: EvidenceRow) -> str:
         return "rate without n: reference only (no n is invented)"
     if row.quantity in ("disabled_oversight", "attempted_self_exfiltration", "behavioral_scheming"):
         return "capability evidence: not connected to the core likelihood"
-    if row.quantity == "complied":
-        return "compliance row without a matching training/unmonitored partner"
     return "condition not used by the core likelihood"
 
 

@@ -52,7 +52,7 @@ class ModelData:
     hyper_index: dict[str, int]  # "param.arg" -> position in prior_hyper
     prior_hyper: np.ndarray
     counts_reasoning: np.ndarray  # (2, reasoning_obs): k, n
-    counts_pair: np.ndarray  # (4, pair): k_train, n_train, k_unmonitored, n_unmonitored
+    counts_pair: np.ndarray  # (4, pair): k_train, n_train, k_unmonitored, n_unmonitored (0 of 0 when absent)
 
     def structure_key(self, likelihood: bool) -> str:
         """Hash of everything that changes the graph (not the data): same key, same compiled sampler."""
@@ -93,7 +93,7 @@ def model_data(priors: PriorSet, evidence: EvidenceSet) -> ModelData:
     systems = [*systems, NEW_SYSTEM]
     reasoning = evidence.reasoning_rows()
     pairs = evidence.compliance_pairs()
-    used_settings = [r.setting for r in reasoning] + [p.training.setting for p in pairs]
+    used_settings = [r.setting for r in reasoning] + [p.row.setting for p in pairs]
     settings = [s for s in dict.fromkeys(used_settings) if s != priors.reference_setting]
     sys_idx = {s: i for i, s in enumerate(systems)}
     set_idx = {s: i for i, s in enumerate(settings)}
@@ -113,7 +113,7 @@ def model_data(priors: PriorSet, evidence: EvidenceSet) -> ModelData:
     }
     # With a single system in the likelihood its offset and the intercept are the same thing (a ridge that causes
     # divergences): that system anchors the intercepts and the others, the new one included, differ by offsets.
-    with_data = {r.system for r in reasoning} | {p.training.system for p in pairs}
+    with_data = {r.system for r in reasoning} | {p.row.system for p in pairs if p.training}
     offset_mask = np.array([0.0 if len(with_data) == 1 and s in with_data else 1.0 for s in systems])
     hyper_index: dict[str, int] = {}
     values: list[float] = []
@@ -127,18 +127,14 @@ def model_data(priors: PriorSet, evidence: EvidenceSet) -> ModelData:
         x_reasoning=design_matrix([r.context for r in reasoning]),
         sys_reasoning=np.array([sys_idx[r.system] for r in reasoning], dtype=np.int64),
         set_reasoning=np.array([sidx(r.setting) for r in reasoning], dtype=np.int64),
-        x_pair=design_matrix([p.training.context for p in pairs]),
-        sys_pair=np.array([sys_idx[p.training.system] for p in pairs], dtype=np.int64),
-        set_pair=np.array([sidx(p.training.setting) for p in pairs], dtype=np.int64),
+        x_pair=design_matrix([p.row.context for p in pairs]),
+        sys_pair=np.array([sys_idx[p.row.system] for p in pairs], dtype=np.int64),
+        set_pair=np.array([sidx(p.row.setting) for p in pairs], dtype=np.int64),
         offset_mask=offset_mask,
         hyper_index=hyper_index,
         prior_hyper=np.array(values, dtype=float),
         counts_reasoning=np.array([[r.k for r in reasoning], [r.n for r in reasoning]], dtype=np.int64).reshape(2, -1),
-        counts_pair=np.array(
-            [[p.training.k for p in pairs], [p.training.n for p in pairs], [p.unmonitored.k for p in pairs],
-             [p.unmonitored.n for p in pairs]],
-            dtype=np.int64,
-        ).reshape(4, -1),
+        counts_pair=np.array([p.counts() for p in pairs], dtype=np.int64).reshape(-1, 4).T,
     )
 
 

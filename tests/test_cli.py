@@ -1,0 +1,110 @@
+"""The command-line contract: bad input exits 2 with one line; the defaults run end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from riskmodel.cli import main
+from tests.conftest import ROOT, snapshot
+
+BAD_CALLS = [
+    (["run", "--priors", "nosuch@1.0.0"], "unknown priors set"),
+    (["run", "--priors", "baseline@9.9.9"], "no released version 9.9.9"),
+    (["run", "--priors", "baseline@1.0"], "not a semantic version"),
+    (["run", "--evidence", "nosuch"], "unknown evidence set"),
+    (["run", "--system", "hal-9000"], "unknown system 'hal-9000'"),
+    (["run", "--draws", "-5"], "draws: must be a whole number"),
+    (["run", "--priors", "/nonexistent/x.toml"], "cannot read"),
+    (["run", "--seed", "abc"], "invalid int value"),
+    (["verify", "P(worst case) = lots"], "not a riskmodel citation line"),
+    (["verify", "P(worst case) = 2 [90%: 0.1-0.2] | riskmodel 0.1.0 | priors baseline@1.0.0 sha256:12345678 | "
+                "evidence published-evals@1.0.0 sha256:12345678 | system new | nutpie seed 1 | 4x1000 draws"],
+     "not a probability interval"),
+    (["verify", "P(worst case) = 0.1 [90%: 0.01-0.2] | riskmodel 0.1.0 | priors nosuch@1.0.0 sha256:12345678 | "
+                "evidence published-evals@1.0.0 sha256:12345678 | system new | nutpie seed 1 | 4x1000 draws"],
+     "cites an unknown release"),
+    (["priors", "show", "baseline@7.0.0"], "no released version"),
+    (["priors", "diff", "baseline@1.0.0", "../../etc/passwd@1.0.0"], "cannot read"),
+    (["priors", "diff", "baseline@1.0.0", "Base line@1.0.0"], "not a valid name"),
+    (["compare", "baseline@1.0.0", "published-evals@1.0.0"], "cannot compare a priors set with a evidence set"),
+    (["evidence", "validate", "/nonexistent.toml"], "cannot read"),
+    (["frobnicate"], "invalid choice"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), BAD_CALLS, ids=[" ".join(a)[:40] for a, _ in BAD_CALLS])
+def test_bad_input_exits_2_with_one_line(argv, message, capsys):
+    before = snapshot(ROOT / "priors", ROOT / "evidence")
+    with pytest.raises(SystemExit) as ex:
+        sys.exit(main(argv))
+    assert ex.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("riskmodel: error:"), err
+    assert message in err
+    assert "Traceback" not in err
+    assert snapshot(ROOT / "priors", ROOT / "evidence") == before
+
+
+def test_tampered_release_exits_2(data_copy, capsys):
+    path = data_copy / "evidence" / "published-evals" / "1.0.0.toml"
+    path.write_bytes(path.read_bytes() + b"\n")
+    assert main(["run", "--evidence", "published-evals@1.0.0"]) == 2
+    err = capsys.readouterr().err
+    assert "differ from the registered sha256" in err and str(path) in err
+
+
+def test_priors_list_show_diff(capsys):
+    assert main(["priors", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "baseline@1.0.0" in out and "baseline@1.1.0" in out
+    assert main(["priors", "show", "baseline@1.1.0"]) == 0
+    out = capsys.readouterr().out
+    assert "p_misaligned" in out and "capability evaluation" in out
+    assert main(["priors", "diff", "baseline@1.0.0", "baseline@1.1.0"]) == 0
+    assert "competence_correlation" in capsys.readouterr().out
+    assert main(["evidence", "show", "published-evals@1.0.0"]) == 0
+    assert "reference only" in capsys.readouterr().out
+
+
+def _cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    return subprocess.run([sys.executable, "-m", "riskmodel.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=ROOT)
+
+
+@pytest.mark.slow
+def test_run_json_then_verify_in_a_new_process():
+    run = _cli("run", "--json", "--seed", "7", "--draws", "500", "--no-progress")
+    assert run.returncode == 0, run.stderr
+    rep = json.loads(run.stdout)
+    for key in ("p_worst_case", "p_worst_case_prior", "exceedance", "p_misaligned", "bayes_factor_worst_case",
+                "assumptions", "per_system", "diagnostics", "provenance", "citation"):
+        assert key in rep
+    for key in ("mean", "lower", "upper"):
+        assert 0 <= rep["p_worst_case"][key] <= 1
+    assert set(rep["diagnostics"]) >= {"divergences", "max_r_hat", "min_ess_bulk"}
+    prov = rep["provenance"]
+    assert prov["priors"]["version"] == "1.1.0" and prov["seed"] == 7 and prov["draws"] == 500
+    assert set(prov["dependencies"]) >= {"pymc", "pytensor", "arviz", "numpy", "nutpie"}
+    assert rep["citation"].startswith("P(worst case) = ")
+    ver = _cli("verify", rep["citation"], "--no-progress")
+    assert ver.returncode == 0, ver.stdout + ver.stderr
+    assert "Monte Carlo error" in ver.stdout and "verified" in ver.stdout
+    # a citation whose number was changed does not verify
+    mean = rep["citation"].split(" = ")[1].split(" ")[0]
+    forged = rep["citation"].replace(f"= {mean} ", f"= {float(mean) * 3:.2g} ", 1)
+    bad = _cli("verify", forged, "--no-progress")
+    assert bad.returncode == 1 and "NOT verified" in bad.stdout
+
+
+@pytest.mark.slow
+def test_human_output_has_summary_and_citation():
+    run = _cli("run", "--draws", "300", "--no-progress")
+    assert run.returncode == 0, run.stderr
+    assert "P(worst case)" in run.stdout and "per system" in run.stdout
+    assert run.stdout.strip().splitlines()[-1].startswith("P(worst case) = ")
