@@ -106,23 +106,41 @@ def parse_citation(line: str) -> Citation:
         raise CitationError("a citation is one line of at most 1000 characters", field="citation")
     m = _LINE_RE.match(text)
     if not m:
-        hint = "P(worst case) = M [90%: L-U] | riskmodel V | priors N@V sha256:H | evidence N@V sha256:H | " \
-               "system S | nutpie seed N | CxD draws"
+        hint = (
+            "P(worst case) = M [90%: L-U] | riskmodel V | priors N@V sha256:H | evidence N@V sha256:H | "
+            "system S | nutpie seed N | CxD draws"
+        )
         raise CitationError(f"not a riskmodel citation line (expected: {hint})", field="citation")
     try:
         vals = {k: float(m[k]) for k in ("mean", "lower", "upper")}
     except ValueError:
         raise CitationError("the cited numbers are not numbers", field="citation") from None
-    if (not all(np.isfinite(list(vals.values()))) or not 0 <= vals["lower"] <= vals["upper"] <= 1
-            or not 0 <= vals["mean"] <= 1):
+    if (
+        not all(np.isfinite(list(vals.values())))
+        or not 0 <= vals["lower"] <= vals["upper"] <= 1
+        or not 0 <= vals["mean"] <= 1
+    ):
         raise CitationError("the cited interval is not a probability interval", field="citation")
     chains, draws = int(m["chains"]), int(m["draws"])
     if chains < 1 or draws < 10:
         raise CitationError("chains must be >= 1 and draws >= 10", field="citation")
     return Citation(
-        vals["mean"], vals["lower"], vals["upper"], m["mean"], m["lower"], m["upper"], m["package"], m["priors"],
-        m["priors_sha"], m["evidence"], m["evidence_sha"], m["system"].strip(), m["sampler"], int(m["seed"]),
-        chains, draws,
+        vals["mean"],
+        vals["lower"],
+        vals["upper"],
+        m["mean"],
+        m["lower"],
+        m["upper"],
+        m["package"],
+        m["priors"],
+        m["priors_sha"],
+        m["evidence"],
+        m["evidence_sha"],
+        m["system"].strip(),
+        m["sampler"],
+        int(m["seed"]),
+        chains,
+        draws,
     )
 
 
@@ -162,15 +180,26 @@ def verify(line: str, *, progress: bool = False) -> Verification:
         raise CitationError(f"cites an unknown release ({exc.reason})", field="citation") from None
     diffs = []
     if not p_rel.sha256.startswith(cit.priors_sha):
-        diffs.append(f"priors {cit.priors}: cited sha256:{cit.priors_sha} but the release is "
-                     f"sha256:{p_rel.sha256[:len(cit.priors_sha)]}")
+        diffs.append(
+            f"priors {cit.priors}: cited sha256:{cit.priors_sha} but the release is "
+            f"sha256:{p_rel.sha256[: len(cit.priors_sha)]}"
+        )
     if not e_rel.sha256.startswith(cit.evidence_sha):
-        diffs.append(f"evidence {cit.evidence}: cited sha256:{cit.evidence_sha} but the release is "
-                     f"sha256:{e_rel.sha256[:len(cit.evidence_sha)]}")
+        diffs.append(
+            f"evidence {cit.evidence}: cited sha256:{cit.evidence_sha} but the release is "
+            f"sha256:{e_rel.sha256[: len(cit.evidence_sha)]}"
+        )
     if cit.sampler != "nutpie":
         raise CitationError(f"sampler {cit.sampler!r} is not one this version can rerun (nutpie)", field="citation")
-    result = fit(cit.priors, cit.evidence, system=cit.system, seed=cit.seed, chains=cit.chains, draws=cit.draws,
-                 progress=progress)
+    result = fit(
+        cit.priors,
+        cit.evidence,
+        system=cit.system,
+        seed=cit.seed,
+        chains=cit.chains,
+        draws=cit.draws,
+        progress=progress,
+    )
     pw = np.asarray(result.quantities["p_worst_case"].sel(system=cit.system)).reshape(cit.chains, cit.draws)
     new = {"mean": float(pw.mean()), "lower": float(np.quantile(pw, 0.05)), "upper": float(np.quantile(pw, 0.95))}
     mcse = {
@@ -183,6 +212,8 @@ def verify(line: str, *, progress: bool = False) -> Verification:
         tol = 3 * mcse[key] + _rounding(text)
         if abs(new[key] - cited) > tol:
             diffs.append(f"{key}: cited {text}, refit {new[key]:.4g} (tolerance {tol:.2g} = 3 MCSE + rounding)")
-    method = ("agreement within Monte Carlo error (3 MCSE + half a unit of the last cited digit); nutpie is not "
-              "bit-reproducible across processes, so bit identity was not checked")
+    method = (
+        "agreement within Monte Carlo error (3 MCSE + half a unit of the last cited digit); nutpie is not "
+        "bit-reproducible across processes, so bit identity was not checked"
+    )
     return Verification(not diffs, method, tuple(diffs), result.citation(), result.diagnostics.warnings)

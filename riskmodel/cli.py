@@ -49,33 +49,51 @@ def _print_report(rep: dict[str, Any]) -> None:
         ("P(misaligned)", _interval(rep["p_misaligned"]), _interval(rep["p_misaligned_prior"])),
         ("P(misaligned after training)", _interval(rep["p_misaligned_after_training"]), ""),
     ]
-    rows += [(f"P(P(worst case) > {k})", _num(v), _num(rep["exceedance_prior"][k]))
-             for k, v in rep["exceedance"].items()]
+    rows += [
+        (f"P(P(worst case) > {k})", _num(v), _num(rep["exceedance_prior"][k])) for k, v in rep["exceedance"].items()
+    ]
     rows.append(("Bayes factor, worst case", f"{_num(bf['value'])} (log MCSE {_num(bf['log_mcse'])})", ""))
     for route, b in rep["bayes_factor_routes"].items():
         rows.append((f"Bayes factor, {route} route", f"{_num(b['value'])} (log MCSE {_num(b['log_mcse'])})", ""))
     shares = rep["route_shares"]
-    rows.append(("share of P(worst case) by route",
-                 f"consistency {_num(shares['consistency'])}, other only {_num(shares['other_route_only'])}", ""))
+    rows.append(
+        (
+            "share of P(worst case) by route",
+            f"consistency {_num(shares['consistency'])}, other only {_num(shares['other_route_only'])}",
+            "",
+        )
+    )
     print(_table(rows))
     print("\nassumptions: P(worst case) if certain vs as modeled")
     arows = [("assumption", "prior mean", "posterior mean", "P(W) if certain", "log10 ratio")]
     for name, a in rep["assumptions"].items():
-        arows.append((name, _num(a["prior_mean"]), _num(a["posterior_mean"]), _num(a["p_worst_case_if_certain"]),
-                      f"{a['log10_ratio']:+.2f}"))
+        arows.append(
+            (
+                name,
+                _num(a["prior_mean"]),
+                _num(a["posterior_mean"]),
+                _num(a["p_worst_case_if_certain"]),
+                f"{a['log10_ratio']:+.2f}",
+            )
+        )
     print(_table(arows))
     print("\nper system")
     srows = [("system", "P(worst case)", "P(misaligned)", "Bayes factor")]
     for s, d in rep["per_system"].items():
-        srows.append((s, _interval(d["p_worst_case"]), _interval(d["p_misaligned"]),
-                      _num(d["bayes_factor_worst_case"]["value"])))
+        srows.append(
+            (s, _interval(d["p_worst_case"]), _interval(d["p_misaligned"]), _num(d["bayes_factor_worst_case"]["value"]))
+        )
     print(_table(srows))
     ref = rep["evidence_rows"]
-    print(f"\nevidence: {len(ref['likelihood'])} rows in the likelihood, {len(ref['reference_only'])} reference-only "
-          "(rates without n, capability evidence); see --json for the list")
+    print(
+        f"\nevidence: {len(ref['likelihood'])} rows in the likelihood, {len(ref['reference_only'])} reference-only "
+        "(rates without n, capability evidence); see --json for the list"
+    )
     diag = rep["diagnostics"]
-    print(f"sampler: {diag['divergences']} divergences, max r_hat {diag['max_r_hat']:.3f}, "
-          f"min ESS bulk {diag['min_ess_bulk']:.0f} / tail {diag['min_ess_tail']:.0f}")
+    print(
+        f"sampler: {diag['divergences']} divergences, max r_hat {diag['max_r_hat']:.3f}, "
+        f"min ESS bulk {diag['min_ess_bulk']:.0f} / tail {diag['min_ess_tail']:.0f}"
+    )
     for w in diag["warnings"]:
         print(f"WARNING: {w}")
     print(f"\n{rep['citation']}")
@@ -84,8 +102,15 @@ def _print_report(rep: dict[str, Any]) -> None:
 def _fit_from_args(args: argparse.Namespace) -> Any:
     from riskmodel.fit import fit
 
-    return fit(args.priors, args.evidence, system=args.system, seed=args.seed, draws=args.draws, chains=args.chains,
-               progress=args.progress and not getattr(args, "json", False) and sys.stderr.isatty())
+    return fit(
+        args.priors,
+        args.evidence,
+        system=args.system,
+        seed=args.seed,
+        draws=args.draws,
+        chains=args.chains,
+        progress=args.progress and not getattr(args, "json", False) and sys.stderr.isatty(),
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -155,23 +180,38 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise InputError(f"cannot compare a {kind_a} set with a {kind_b} set", field="compare")
     reps = []
     for ref in (args.a, args.b):
-        kw = {"priors": ref, "evidence": args.evidence} if kind_a == "priors" else \
-            {"priors": args.priors, "evidence": ref}
+        kw = (
+            {"priors": ref, "evidence": args.evidence}
+            if kind_a == "priors"
+            else {"priors": args.priors, "evidence": ref}
+        )
         reps.append(fit(**kw, system=args.system, seed=args.seed, draws=args.draws, chains=args.chains).report())
     if args.json:
         print(json.dumps({args.a: reps[0], args.b: reps[1]}, indent=2))
         return 0
     rows = [("quantity", args.a, args.b)]
-    for key, label in (("p_worst_case", "P(worst case)"), ("p_worst_case_prior", "P(worst case), prior"),
-                       ("p_misaligned", "P(misaligned)")):
+    for key, label in (
+        ("p_worst_case", "P(worst case)"),
+        ("p_worst_case_prior", "P(worst case), prior"),
+        ("p_misaligned", "P(misaligned)"),
+    ):
         rows.append((label, _interval(reps[0][key]), _interval(reps[1][key])))
-    rows.append(("Bayes factor, worst case", _num(reps[0]["bayes_factor_worst_case"]["value"]),
-                 _num(reps[1]["bayes_factor_worst_case"]["value"])))
+    rows.append(
+        (
+            "Bayes factor, worst case",
+            _num(reps[0]["bayes_factor_worst_case"]["value"]),
+            _num(reps[1]["bayes_factor_worst_case"]["value"]),
+        )
+    )
     for name in reps[0]["assumptions"]:
-        rows.append((f"log10 P(W) if {name} certain", f"{reps[0]['assumptions'][name]['log10_ratio']:+.2f}",
-                     f"{reps[1]['assumptions'][name]['log10_ratio']:+.2f}"))
-    rows.append(("divergences", str(reps[0]["diagnostics"]["divergences"]),
-                 str(reps[1]["diagnostics"]["divergences"])))
+        rows.append(
+            (
+                f"log10 P(W) if {name} certain",
+                f"{reps[0]['assumptions'][name]['log10_ratio']:+.2f}",
+                f"{reps[1]['assumptions'][name]['log10_ratio']:+.2f}",
+            )
+        )
+    rows.append(("divergences", str(reps[0]["diagnostics"]["divergences"]), str(reps[1]["diagnostics"]["divergences"])))
     print(_table(rows))
     print(f"\n{reps[0]['citation']}\n{reps[1]['citation']}")
     return 0
@@ -219,8 +259,10 @@ def cmd_evidence(args: argparse.Namespace) -> int:
         return 0
     if args.action == "validate":
         ev = load_evidence(args.file)
-        print(f"{args.file}: valid evidence set {ev.ref} with {len(ev.rows)} rows "
-              f"({len(ev.likelihood_rows())} in the likelihood)")
+        print(
+            f"{args.file}: valid evidence set {ev.ref} with {len(ev.rows)} rows "
+            f"({len(ev.likelihood_rows())} in the likelihood)"
+        )
         return 0
     ev = load_evidence(args.ref)
     print(f"{ev.ref}  sha256:{ev.sha256}\n{ev.summary}\n")

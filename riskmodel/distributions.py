@@ -48,8 +48,9 @@ def check_params(family: str, params: dict[str, Any], *, file: str | None, field
     fam = FAMILIES[family]
     unknown = sorted(set(params) - set(fam.params))
     if unknown:
-        raise PriorError(f"{family} has no parameter {unknown[0]!r} (it takes {', '.join(fam.params)})", file=file,
-                         field=field)
+        raise PriorError(
+            f"{family} has no parameter {unknown[0]!r} (it takes {', '.join(fam.params)})", file=file, field=field
+        )
     out: dict[str, float] = {}
     for p in fam.params:
         if p not in params:
@@ -119,8 +120,9 @@ def elicit_interval(
     if not low < high:
         raise PriorError(f"interval low must be below high, got [{low:g}, {high:g}]", file=file, field=field)
     if fam.support == "unit" and not (0.0 < low and high < 1.0):
-        raise PriorError(f"a {family} interval must lie strictly inside (0, 1), got [{low:g}, {high:g}]", file=file,
-                         field=field)
+        raise PriorError(
+            f"a {family} interval must lie strictly inside (0, 1), got [{low:g}, {high:g}]", file=file, field=field
+        )
     if fam.support == "positive" and low < 0.0:
         raise PriorError(f"a {family} interval must be >= 0, got [{low:g}, {high:g}]", file=file, field=field)
     if family == "Normal":
@@ -139,8 +141,9 @@ def elicit_interval(
         try:
             preliz.maxent(dist, low, high, mass, plot=False)
         except Exception as exc:
-            raise PriorError(f"a {family} cannot be fitted to [{low:g}, {high:g}] ({exc})", file=file,
-                             field=field) from None
+            raise PriorError(
+                f"a {family} cannot be fitted to [{low:g}, {high:g}] ({exc})", file=file, field=field
+            ) from None
     params = {p: float(v) for p, v in zip(fam.params, dist.params, strict=True)}
     got = float(dist.cdf(high) - dist.cdf(low)) if all(np.isfinite(list(params.values()))) else float("nan")
     if not abs(got - mass) < 0.01:

@@ -43,8 +43,22 @@ QUANTITIES: dict[str, str] = {
 }
 CONDITIONS: tuple[str, ...] = ("training", "unmonitored", "gap", "nudged", "no_nudge", "testing_vs_deployment")
 _ROW_FIELDS = {
-    "id", "source", "system", "setting", "stage", "condition", "training_info", "scratchpad", "value_conflict",
-    "quantity", "k", "n", "rate", "k_is_derived", "where_read", "note",
+    "id",
+    "source",
+    "system",
+    "setting",
+    "stage",
+    "condition",
+    "training_info",
+    "scratchpad",
+    "value_conflict",
+    "quantity",
+    "k",
+    "n",
+    "rate",
+    "k_is_derived",
+    "where_read",
+    "note",
 }
 _HEADER = ("name", "version", "date", "summary", "changelog")
 _MAX_ROWS = 5000
@@ -138,14 +152,18 @@ class EvidenceSet:
     def reasoning_rows(self) -> list[EvidenceRow]:
         """Training-gaming reasoning counts measured in training: the reasoning likelihood."""
         return [
-            r for r in self.active_rows
+            r
+            for r in self.active_rows
             if r.quantity == "training_gaming_reasoning" and r.condition == "training" and r.has_counts
         ]
 
     def compliance_pairs(self) -> list[CompliancePair]:
         """Compliance counts grouped into cells (training and/or unmonitored): the compliance likelihood."""
-        rows = [r for r in self.active_rows
-                if r.quantity == "complied" and r.has_counts and r.condition in ("training", "unmonitored")]
+        rows = [
+            r
+            for r in self.active_rows
+            if r.quantity == "complied" and r.has_counts and r.condition in ("training", "unmonitored")
+        ]
         key = lambda r: (r.source, r.system, r.setting, r.stage, r.training_info, r.scratchpad, r.value_conflict)  # noqa: E731
         cells: dict[tuple[str, ...], dict[str, EvidenceRow]] = {}
         for r in rows:
@@ -173,8 +191,19 @@ class EvidenceSet:
         unknown = sorted(set(row_ids) - {r.id for r in self.rows})
         if unknown:
             raise EvidenceError(f"no row with id {unknown[0]!r}", file=self.path, field="row")
-        return EvidenceSet(self.name, self.version, self.date, self.summary, self.changelog, self.sources, self.rows,
-                           self.sha256, self.path, self.released, frozenset(row_ids) | self.excluded)
+        return EvidenceSet(
+            self.name,
+            self.version,
+            self.date,
+            self.summary,
+            self.changelog,
+            self.sources,
+            self.rows,
+            self.sha256,
+            self.path,
+            self.released,
+            frozenset(row_ids) | self.excluded,
+        )
 
     @property
     def subset_sha256(self) -> str:
@@ -229,23 +258,27 @@ def _parse_row(i: int, doc: Any, sources: dict[str, str], file: str) -> Evidence
     fld = f"row[{rid}]."
     source = _str(doc, "source", file, fld)
     if source not in sources:
-        raise EvidenceError(f"unknown source {source!r}: add it to [sources] with its citation", file=file,
-                            field=f"{fld}source")
+        raise EvidenceError(
+            f"unknown source {source!r}: add it to [sources] with its citation", file=file, field=f"{fld}source"
+        )
     feats = {}
     for feat in ("value_conflict", "training_info", "scratchpad", "stage"):
         v = doc.get(feat, "pre-rl" if feat == "stage" else None)
         if v not in VOCABULARY[feat]:
-            raise EvidenceError(f"must be one of {', '.join(VOCABULARY[feat])}, got {v!r}", file=file,
-                                field=f"{fld}{feat}")
+            raise EvidenceError(
+                f"must be one of {', '.join(VOCABULARY[feat])}, got {v!r}", file=file, field=f"{fld}{feat}"
+            )
         feats[feat] = v
     condition = doc.get("condition")
     if condition not in CONDITIONS:
-        raise EvidenceError(f"must be one of {', '.join(CONDITIONS)}, got {condition!r}", file=file,
-                            field=f"{fld}condition")
+        raise EvidenceError(
+            f"must be one of {', '.join(CONDITIONS)}, got {condition!r}", file=file, field=f"{fld}condition"
+        )
     quantity = doc.get("quantity")
     if quantity not in QUANTITIES:
-        raise EvidenceError(f"must be one of {', '.join(QUANTITIES)}, got {quantity!r}", file=file,
-                            field=f"{fld}quantity")
+        raise EvidenceError(
+            f"must be one of {', '.join(QUANTITIES)}, got {quantity!r}", file=file, field=f"{fld}quantity"
+        )
     k, n = _count(doc.get("k"), file, f"{fld}k"), _count(doc.get("n"), file, f"{fld}n")
     if (k is None) != (n is None):
         raise EvidenceError("give both k and n, or neither (rate only)", file=file, field=f"{fld}k")
@@ -286,8 +319,9 @@ def _parse_row(i: int, doc: Any, sources: dict[str, str], file: str) -> Evidence
     )
 
 
-def parse_evidence(text: str | bytes, *, file: str = "<evidence>", sha256: str = "",
-                   released: bool = False) -> EvidenceSet:
+def parse_evidence(
+    text: str | bytes, *, file: str = "<evidence>", sha256: str = "", released: bool = False
+) -> EvidenceSet:
     """Parse and validate an evidence file's content; every problem is a one-line :class:`EvidenceError`."""
     if isinstance(text, bytes):
         sha256 = sha256 or sha256_bytes(text)
@@ -330,11 +364,23 @@ def parse_evidence(text: str | bytes, *, file: str = "<evidence>", sha256: str =
         if r.id in seen_ids:
             raise EvidenceError("duplicate row id", file=file, field=f"row[{r.id}].id")
         seen_ids.add(r.id)
-        key = (r.source, r.system, r.setting, r.stage, r.condition, r.training_info, r.scratchpad, r.value_conflict,
-               r.quantity)
+        key = (
+            r.source,
+            r.system,
+            r.setting,
+            r.stage,
+            r.condition,
+            r.training_info,
+            r.scratchpad,
+            r.value_conflict,
+            r.quantity,
+        )
         if key in seen_keys:
-            raise EvidenceError(f"duplicates row {seen_keys[key]!r} (same source, system, setting, context and "
-                                "quantity)", file=file, field=f"row[{r.id}]")
+            raise EvidenceError(
+                f"duplicates row {seen_keys[key]!r} (same source, system, setting, context and quantity)",
+                file=file,
+                field=f"row[{r.id}]",
+            )
         seen_keys[key] = r.id
     return EvidenceSet(**header, sources=sources, rows=rows, sha256=sha256, path=file, released=released)
 
@@ -360,6 +406,7 @@ def load_evidence(ref: str | Path | EvidenceSet = "published-evals", *, root: Pa
     data = store.read(rel)
     ev = parse_evidence(data, file=str(store.root / rel.path), sha256=rel.sha256, released=True)
     if (ev.name, ev.version) != (rel.name, rel.version):
-        raise EvidenceError(f"file says {ev.ref} but is registered as {rel.ref}", file=str(store.root / rel.path),
-                            field="version")
+        raise EvidenceError(
+            f"file says {ev.ref} but is registered as {rel.ref}", file=str(store.root / rel.path), field="version"
+        )
     return ev

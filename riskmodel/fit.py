@@ -36,8 +36,14 @@ R_HAT_MAX = 1.01
 ESS_MIN = 400
 #: Parameters whose draws the downstream arithmetic reads (kept for the prior side too).
 _PARAMS_FOR_QUANTITIES = (
-    "tg_intercept", "context_effect", "system_offset", "p_misaligned_system", "reinforcement", "other_route",
-    "competence_correlation", "capabilities",
+    "tg_intercept",
+    "context_effect",
+    "system_offset",
+    "p_misaligned_system",
+    "reinforcement",
+    "other_route",
+    "competence_correlation",
+    "capabilities",
 )
 
 _compiled: dict[str, Any] = {}
@@ -85,8 +91,14 @@ class Diagnostics:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"divergences": self.divergences, "max_r_hat": self.max_r_hat, "min_ess_bulk": self.min_ess_bulk,
-                "min_ess_tail": self.min_ess_tail, "warnings": list(self.warnings), "ok": self.ok}
+        return {
+            "divergences": self.divergences,
+            "max_r_hat": self.max_r_hat,
+            "min_ess_bulk": self.min_ess_bulk,
+            "min_ess_tail": self.min_ess_tail,
+            "warnings": list(self.warnings),
+            "ok": self.ok,
+        }
 
 
 def diagnose(trace: xr.DataTree, var_names: list[str]) -> Diagnostics:
@@ -109,13 +121,17 @@ def diagnose(trace: xr.DataTree, var_names: list[str]) -> Diagnostics:
     max_rhat, min_b, min_t = extreme(rhat, np.max), extreme(ess_b, np.min), extreme(ess_t, np.min)
     warns = []
     if div:
-        warns.append(f"{div} divergent transitions: the sampler may have missed part of the posterior; treat the "
-                     "numbers as suspect.")
+        warns.append(
+            f"{div} divergent transitions: the sampler may have missed part of the posterior; treat the "
+            "numbers as suspect."
+        )
     if max_rhat > R_HAT_MAX:
         warns.append(f"max r_hat {max_rhat:.3f} > {R_HAT_MAX}: chains disagree; run more draws or check the priors.")
     if min(min_b, min_t) < ESS_MIN:
-        warns.append(f"smallest effective sample size {min(min_b, min_t):.0f} < {ESS_MIN}: Monte Carlo error is "
-                     "large; run more draws.")
+        warns.append(
+            f"smallest effective sample size {min(min_b, min_t):.0f} < {ESS_MIN}: Monte Carlo error is "
+            "large; run more draws."
+        )
     return Diagnostics(div, max_rhat, min_b, min_t, tuple(warns))
 
 
@@ -150,7 +166,10 @@ def _prior_draws(data: ModelData, draws: int, seed: int) -> xr.Dataset:
     pymc_log.setLevel(logging.WARNING)  # silence the "Sampling: [...]" info line
     try:
         dt = pm.sample_prior_predictive(
-            draws=draws, model=model, var_names=list(_PARAMS_FOR_QUANTITIES), random_seed=seed,
+            draws=draws,
+            model=model,
+            var_names=list(_PARAMS_FOR_QUANTITIES),
+            random_seed=seed,
             compile_kwargs={"mode": "FAST_COMPILE"},
         )
     finally:
@@ -208,11 +227,20 @@ class FitResult:
         """What produced these numbers: package and dependency versions, files with hashes, sampler settings."""
         return {
             "package_version": package_version(),
-            "priors": {"name": self.priors.name, "version": self.priors.version, "sha256": self.priors.sha256,
-                       "released": self.priors.released},
-            "evidence": {"name": self.evidence.name, "version": self.evidence.version,
-                         "sha256": self.evidence.subset_sha256, "file_sha256": self.evidence.sha256,
-                         "released": self.evidence.released, "excluded_rows": sorted(self.evidence.excluded)},
+            "priors": {
+                "name": self.priors.name,
+                "version": self.priors.version,
+                "sha256": self.priors.sha256,
+                "released": self.priors.released,
+            },
+            "evidence": {
+                "name": self.evidence.name,
+                "version": self.evidence.version,
+                "sha256": self.evidence.subset_sha256,
+                "file_sha256": self.evidence.sha256,
+                "released": self.evidence.released,
+                "excluded_rows": sorted(self.evidence.excluded),
+            },
             "seed": self.seed,
             "chains": self.chains,
             "draws": self.draws,
@@ -287,8 +315,14 @@ def fit(
     compiled = _compiled_model(data)
     try:
         trace = nutpie.sample(
-            compiled, draws=draws, tune=tune, chains=chains, cores=cores or min(chains, os.cpu_count() or 1),
-            seed=seed, progress_bar=progress, target_accept=TARGET_ACCEPT,
+            compiled,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            cores=cores or min(chains, os.cpu_count() or 1),
+            seed=seed,
+            progress_bar=progress,
+            target_accept=TARGET_ACCEPT,
         )
     except Exception as exc:
         raise FitError(f"the sampler failed: {str(exc).splitlines()[0]}", field="sampler") from exc

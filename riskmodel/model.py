@@ -63,8 +63,15 @@ class ModelData:
             "hyper_index": self.hyper_index,
             "arrays": [
                 a.tolist()
-                for a in (self.offset_mask, self.x_reasoning, self.sys_reasoning, self.set_reasoning, self.x_pair,
-                          self.sys_pair, self.set_pair)
+                for a in (
+                    self.offset_mask,
+                    self.x_reasoning,
+                    self.sys_reasoning,
+                    self.set_reasoning,
+                    self.x_pair,
+                    self.sys_pair,
+                    self.set_pair,
+                )
             ],
         }
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
@@ -88,8 +95,11 @@ def model_data(priors: PriorSet, evidence: EvidenceSet) -> ModelData:
     """Split a prior set and an evidence set into model coordinates, structure and data."""
     systems = evidence.systems()
     if NEW_SYSTEM in systems:
-        raise EvidenceError(f"system name {NEW_SYSTEM!r} is reserved for a system drawn from the population",
-                            file=evidence.path, field="row.system")
+        raise EvidenceError(
+            f"system name {NEW_SYSTEM!r} is reserved for a system drawn from the population",
+            file=evidence.path,
+            field="row.system",
+        )
     systems = [*systems, NEW_SYSTEM]
     reasoning = evidence.reasoning_rows()
     pairs = evidence.compliance_pairs()
@@ -138,8 +148,13 @@ def model_data(priors: PriorSet, evidence: EvidenceSet) -> ModelData:
     )
 
 
-_FAMILY_ARGS = {"Beta": ("alpha", "beta"), "Normal": ("mu", "sigma"), "HalfNormal": ("sigma",),
-                "LogNormal": ("mu", "sigma"), "Gamma": ("alpha", "beta")}
+_FAMILY_ARGS = {
+    "Beta": ("alpha", "beta"),
+    "Normal": ("mu", "sigma"),
+    "HalfNormal": ("sigma",),
+    "LogNormal": ("mu", "sigma"),
+    "Gamma": ("alpha", "beta"),
+}
 
 
 #: Sampled on their own (see build_model) rather than in their family's block.
@@ -154,8 +169,9 @@ def _family_blocks(data: ModelData, hyper: pt.TensorVariable) -> dict[str, pt.Te
     """
     out: dict[str, pt.TensorVariable] = {}
     for family in sorted(set(data.families.values())):
-        names = [p for p in PARAMETERS
-                 if data.families[p] == family and data.size(p) > 0 and p not in _SAMPLED_SEPARATELY]
+        names = [
+            p for p in PARAMETERS if data.families[p] == family and data.size(p) > 0 and p not in _SAMPLED_SEPARATELY
+        ]
         labels, idx = [], {arg: [] for arg in _FAMILY_ARGS[family]}
         for p in names:
             dim = PARAMETER_DIMS.get(p)
@@ -182,7 +198,7 @@ def _family_blocks(data: ModelData, hyper: pt.TensorVariable) -> dict[str, pt.Te
         for p in names:
             size, dim = data.size(p), PARAMETER_DIMS.get(p)
             if dim:
-                out[p] = pm.Deterministic(p, block[start:start + size], dims=dim)
+                out[p] = pm.Deterministic(p, block[start : start + size], dims=dim)
             else:
                 out[p] = pm.Deterministic(p, block[start])
             start += size
@@ -218,8 +234,9 @@ def build_model(data: ModelData, *, likelihood: bool = True) -> pm.Model:
             sigma=hyper[data.hyper_index["value_conflict_effect_aligned.sigma"]],
         )
         vc_al = pm.Deterministic("value_conflict_effect_aligned", conflict_logit - a_al)
-        intercept = pm.Deterministic("tg_intercept", pt.stack([a_al, a_al + prm["tg_intercept_gap"]]),
-                                     dims="disposition")
+        intercept = pm.Deterministic(
+            "tg_intercept", pt.stack([a_al, a_al + prm["tg_intercept_gap"]]), dims="disposition"
+        )
         shared = [prm[SHARED_EFFECTS[c]] for c in DESIGN_COLUMNS[1:]]
         effect = pm.Deterministic(
             "context_effect",
@@ -229,8 +246,7 @@ def build_model(data: ModelData, *, likelihood: bool = True) -> pm.Model:
         setting = prm.get("setting_effect", pt.zeros((0,)))
         setting_padded = pt.concatenate([setting, pt.zeros((1,))])
         z_sys = pm.Normal("system_offset_z", 0.0, 1.0, dims="system")
-        offset = pm.Deterministic("system_offset", prm["system_offset_scale"] * z_sys * data.offset_mask,
-                                  dims="system")
+        offset = pm.Deterministic("system_offset", prm["system_offset_scale"] * z_sys * data.offset_mask, dims="system")
 
         def tg_logit(x: np.ndarray, sys: np.ndarray, sett: np.ndarray) -> pt.TensorVariable:
             """(disposition, observation) log-odds of training-gaming."""

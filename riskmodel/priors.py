@@ -51,48 +51,65 @@ CAPABILITIES: tuple[str, ...] = ("cross_context_strategizing", "coordination", "
 PARAMETERS: dict[str, ParameterInfo] = {
     # disposition and causal reinforcement
     "p_misaligned": ParameterInfo(
-        "disposition", "unit", "P(a system from the population is egregiously misaligned before training)"),
+        "disposition", "unit", "P(a system from the population is egregiously misaligned before training)"
+    ),
     "reinforcement": ParameterInfo(
-        "causal", "unit", "rho: P(training-gaming entrenches misalignment) per unit training-gaming rate in training"),
+        "causal", "unit", "rho: P(training-gaming entrenches misalignment) per unit training-gaming rate in training"
+    ),
     # context layer
     "tg_intercept_aligned": ParameterInfo(
-        "context", "real", "log-odds of training-gaming of an aligned system in the reference context"),
+        "context", "real", "log-odds of training-gaming of an aligned system in the reference context"
+    ),
     "tg_intercept_gap": ParameterInfo(
-        "context", "positive", "how much higher a misaligned system's training-gaming log-odds are (ordering)"),
+        "context", "positive", "how much higher a misaligned system's training-gaming log-odds are (ordering)"
+    ),
     "value_conflict_effect_aligned": ParameterInfo(
-        "context", "real", "log-odds shift from value conflict for an aligned system"),
+        "context", "real", "log-odds shift from value conflict for an aligned system"
+    ),
     "value_conflict_effect_gap": ParameterInfo(
-        "context", "positive", "how much smaller the value-conflict shift of a misaligned system is (ordering)"),
+        "context", "positive", "how much smaller the value-conflict shift of a misaligned system is (ordering)"
+    ),
     "documents_effect": ParameterInfo(
-        "context", "real", "log-odds shift when training information comes from documents instead of the prompt"),
+        "context", "real", "log-odds shift when training information comes from documents instead of the prompt"
+    ),
     "no_training_info_effect": ParameterInfo(
-        "context", "real", "log-odds shift when the input carries no information about training"),
+        "context", "real", "log-odds shift when the input carries no information about training"
+    ),
     "no_scratchpad_effect": ParameterInfo("context", "real", "log-odds shift without a scratchpad"),
     "hidden_scratchpad_effect": ParameterInfo("context", "real", "log-odds shift when the reasoning is hidden"),
     "after_rl_effect": ParameterInfo(
-        "context", "real", "log-odds shift after RL training on the conflicting objective (same system, later state)"),
+        "context", "real", "log-odds shift after RL training on the conflicting objective (same system, later state)"
+    ),
     "setting_effect": ParameterInfo(
-        "context", "real", "log-odds shift of each evaluation setting relative to the reference setting"),
+        "context", "real", "log-odds shift of each evaluation setting relative to the reference setting"
+    ),
     "system_offset_scale": ParameterInfo(
-        "context", "positive", "scale of the per-system intercept offsets (partial pooling across systems)"),
+        "context", "positive", "scale of the per-system intercept offsets (partial pooling across systems)"
+    ),
     # measurement
     "reasoning_sensitivity": ParameterInfo(
-        "measurement", "unit", "P(training-gaming reasoning is flagged | the episode training-games)"),
+        "measurement", "unit", "P(training-gaming reasoning is flagged | the episode training-games)"
+    ),
     "reasoning_false_positive": ParameterInfo(
-        "measurement", "unit", "P(training-gaming reasoning is flagged | the episode does not training-game)"),
+        "measurement", "unit", "P(training-gaming reasoning is flagged | the episode does not training-game)"
+    ),
     "behaviour_share": ParameterInfo(
-        "measurement", "unit", "g: share of training-gaming episodes in which it changes the behaviour (compliance)"),
+        "measurement", "unit", "g: share of training-gaming episodes in which it changes the behaviour (compliance)"
+    ),
     "baseline_compliance": ParameterInfo(
-        "measurement", "unit", "c: compliance without training-gaming, one per compliance cell (setting x condition)"),
+        "measurement", "unit", "c: compliance without training-gaming, one per compliance cell (setting x condition)"
+    ),
     # worst case
     "other_route": ParameterInfo(
-        "worst_case", "unit", "P(a misaligned system reaches the worst case without consistent training-gaming)"),
+        "worst_case", "unit", "P(a misaligned system reaches the worst case without consistent training-gaming)"
+    ),
     "competence_correlation": ParameterInfo(
-        "worst_case", "unit", "strength of the shared competence factor linking the capabilities (0 = independent)"),
+        "worst_case", "unit", "strength of the shared competence factor linking the capabilities (0 = independent)"
+    ),
     "cross_context_strategizing": ParameterInfo(
-        "capability", "unit", "P(strategizes across the whole situation: controls, red-teaming, evals | misaligned)"),
-    "coordination": ParameterInfo(
-        "capability", "unit", "P(coordinates with copies or other AIs | misaligned)"),
+        "capability", "unit", "P(strategizes across the whole situation: controls, red-teaming, evals | misaligned)"
+    ),
+    "coordination": ParameterInfo("capability", "unit", "P(coordinates with copies or other AIs | misaligned)"),
     "sandbagging": ParameterInfo("capability", "unit", "P(sandbags capability evaluations | misaligned)"),
     "hiding_reasoning": ParameterInfo("capability", "unit", "P(competently hides its reasoning | misaligned)"),
 }
@@ -232,8 +249,9 @@ def _parse_context(doc: Any, file: str, fld: str) -> Context:
     for feat in ("value_conflict", "training_info", "scratchpad"):
         v = doc.get(feat)
         if v not in VOCABULARY[feat]:
-            raise PriorError(f"must be one of {', '.join(VOCABULARY[feat])}, got {v!r}", file=file,
-                             field=f"{fld}.{feat}")
+            raise PriorError(
+                f"must be one of {', '.join(VOCABULARY[feat])}, got {v!r}", file=file, field=f"{fld}.{feat}"
+            )
         vals[feat] = v
     name = doc.get("name", "")
     if not isinstance(name, str) or len(name) > 80:
@@ -250,8 +268,9 @@ def _parse_param(name: str, doc: Any, file: str) -> ParamPrior:
         raise PriorError(f"unknown field {unknown[0]!r}", file=file, field=fld)
     family = doc.get("distribution")
     if family not in FAMILIES:
-        raise PriorError(f"unknown distribution {family!r} (allowed: {', '.join(FAMILIES)})", file=file,
-                         field=f"{fld}.distribution")
+        raise PriorError(
+            f"unknown distribution {family!r} (allowed: {', '.join(FAMILIES)})", file=file, field=f"{fld}.distribution"
+        )
     support = PARAMETERS[name].support
     if FAMILIES[family].support != support:
         raise PriorError(
@@ -367,8 +386,9 @@ def load_priors(ref: str | Path | PriorSet = "baseline", *, root: Path | None = 
     data = store.read(rel)
     ps = parse_priors(data, file=str(store.root / rel.path), sha256=rel.sha256, released=True)
     if (ps.name, ps.version) != (rel.name, rel.version):
-        raise PriorError(f"file says {ps.ref} but is registered as {rel.ref}", file=str(store.root / rel.path),
-                         field="version")
+        raise PriorError(
+            f"file says {ps.ref} but is registered as {rel.ref}", file=str(store.root / rel.path), field="version"
+        )
     return ps
 
 

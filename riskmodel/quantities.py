@@ -35,8 +35,11 @@ _WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
 
 def context_rates(params: xr.Dataset, contexts: list[Context]) -> xr.DataArray:
     """Training-gaming probability per (chain, draw, system, disposition, context) at the reference setting."""
-    x = xr.DataArray(design_matrix(contexts), dims=("context", "feature"),
-                     coords={"context": [c.label() for c in contexts], "feature": list(DESIGN_COLUMNS)})
+    x = xr.DataArray(
+        design_matrix(contexts),
+        dims=("context", "feature"),
+        coords={"context": [c.label() for c in contexts], "feature": list(DESIGN_COLUMNS)},
+    )
     logit = params["tg_intercept"] + xr.dot(params["context_effect"], x, dim="feature") + params["system_offset"]
     return xr.apply_ufunc(expit, logit)
 
@@ -64,8 +67,13 @@ def _route(consistency: xr.DataArray, other: xr.DataArray) -> xr.DataArray:
     return 1.0 - (1.0 - consistency) * (1.0 - other)
 
 
-def worst_case(params: xr.Dataset, priors: PriorSet, *, capability_override: dict[str, float] | None = None,
-               consistency_override: float | None = None) -> xr.Dataset:
+def worst_case(
+    params: xr.Dataset,
+    priors: PriorSet,
+    *,
+    capability_override: dict[str, float] | None = None,
+    consistency_override: float | None = None,
+) -> xr.Dataset:
     """Every worst-case quantity per (chain, draw, system).
 
     ``params`` holds draws of the model's parameters (posterior or prior). The overrides set an assumption to a
@@ -88,8 +96,9 @@ def worst_case(params: xr.Dataset, priors: PriorSet, *, capability_override: dic
     caps = params["capabilities"].copy()
     for name, value in (capability_override or {}).items():
         caps.loc[{"capability": name}] = value
-    p_caps = xr.apply_ufunc(all_capabilities, caps, params["competence_correlation"],
-                            input_core_dims=[["capability"], []])
+    p_caps = xr.apply_ufunc(
+        all_capabilities, caps, params["competence_correlation"], input_core_dims=[["capability"], []]
+    )
     cons_mis, cons_al = consistency.sel(disposition="misaligned"), consistency.sel(disposition="aligned")
     route = p_pre * _route(cons_mis, other) + entrenched * _route(cons_al, other)
     via_consistency = p_pre * cons_mis + entrenched * cons_al

@@ -88,8 +88,9 @@ def build_report(result: FitResult, system: str) -> dict[str, Any]:
         "p_misaligned_after_training": summarize(q["p_misaligned_post"]).as_dict(),
         "bayes_factor_worst_case": bf.as_dict(),
         "bayes_factor_routes": {
-            "consistency": bayes_factor(q["p_worst_case_consistency_route"],
-                                        q0["p_worst_case_consistency_route"]).as_dict(),
+            "consistency": bayes_factor(
+                q["p_worst_case_consistency_route"], q0["p_worst_case_consistency_route"]
+            ).as_dict(),
             "other": bayes_factor(q["p_worst_case_other_route"], q0["p_worst_case_other_route"]).as_dict(),
         },
         "route_shares": {"consistency": share_cons, "other_route_only": share_other},

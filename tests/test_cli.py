@@ -22,12 +22,22 @@ BAD_CALLS = [
     (["run", "--priors", "/nonexistent/x.toml"], "cannot read"),
     (["run", "--seed", "abc"], "invalid int value"),
     (["verify", "P(worst case) = lots"], "not a riskmodel citation line"),
-    (["verify", "P(worst case) = 2 [90%: 0.1-0.2] | riskmodel 0.1.0 | priors baseline@1.0.0 sha256:12345678 | "
-                "evidence published-evals@1.0.0 sha256:12345678 | system new | nutpie seed 1 | 4x1000 draws"],
-     "not a probability interval"),
-    (["verify", "P(worst case) = 0.1 [90%: 0.01-0.2] | riskmodel 0.1.0 | priors nosuch@1.0.0 sha256:12345678 | "
-                "evidence published-evals@1.0.0 sha256:12345678 | system new | nutpie seed 1 | 4x1000 draws"],
-     "cites an unknown release"),
+    (
+        [
+            "verify",
+            "P(worst case) = 2 [90%: 0.1-0.2] | riskmodel 0.1.0 | priors baseline@1.0.0 sha256:12345678 | "
+            "evidence published-evals@1.0.0 sha256:12345678 | system new | nutpie seed 1 | 4x1000 draws",
+        ],
+        "not a probability interval",
+    ),
+    (
+        [
+            "verify",
+            "P(worst case) = 0.1 [90%: 0.01-0.2] | riskmodel 0.1.0 | priors nosuch@1.0.0 sha256:12345678 | "
+            "evidence published-evals@1.0.0 sha256:12345678 | system new | nutpie seed 1 | 4x1000 draws",
+        ],
+        "cites an unknown release",
+    ),
     (["priors", "show", "baseline@7.0.0"], "no released version"),
     (["priors", "diff", "baseline@1.0.0", "../../etc/passwd@1.0.0"], "cannot read"),
     (["priors", "diff", "baseline@1.0.0", "Base line@1.0.0"], "not a valid name"),
@@ -73,8 +83,14 @@ def test_priors_list_show_diff(capsys):
 
 def _cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
-    return subprocess.run([sys.executable, "-m", "riskmodel.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "riskmodel.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=ROOT,
+    )
 
 
 @pytest.mark.slow
@@ -82,8 +98,18 @@ def test_run_json_then_verify_in_a_new_process():
     run = _cli("run", "--json", "--seed", "7", "--draws", "500", "--no-progress")
     assert run.returncode == 0, run.stderr
     rep = json.loads(run.stdout)
-    for key in ("p_worst_case", "p_worst_case_prior", "exceedance", "p_misaligned", "bayes_factor_worst_case",
-                "assumptions", "per_system", "diagnostics", "provenance", "citation"):
+    for key in (
+        "p_worst_case",
+        "p_worst_case_prior",
+        "exceedance",
+        "p_misaligned",
+        "bayes_factor_worst_case",
+        "assumptions",
+        "per_system",
+        "diagnostics",
+        "provenance",
+        "citation",
+    ):
         assert key in rep
     for key in ("mean", "lower", "upper"):
         assert 0 <= rep["p_worst_case"][key] <= 1

@@ -35,13 +35,21 @@ BAD = [
     ("k > n", BASE.replace("k = 48\nn = 400\nrate = 0.119", "k = 480\nn = 400\nrate = 0.119", 1), "exceeds n"),
     ("unknown feature value", BASE.replace('scratchpad = "yes"', 'scratchpad = "maybe"', 1), "scratchpad: must be"),
     ("missing citation", BASE.replace('source = "GR24"', 'source = "XX99"', 1), "unknown source 'XX99'"),
-    ("duplicate row", BASE + BASE[FIRST_ROW:BASE.index("[[row]]", FIRST_ROW + 1)].replace(
-        'id = "gr24-claude-3-opus-helpful-only-training-prompted-sp-yes-vc-yes-tgr"', 'id = "copy"'),
-     "duplicates row"),
+    (
+        "duplicate row",
+        BASE
+        + BASE[FIRST_ROW : BASE.index("[[row]]", FIRST_ROW + 1)].replace(
+            'id = "gr24-claude-3-opus-helpful-only-training-prompted-sp-yes-vc-yes-tgr"', 'id = "copy"'
+        ),
+        "duplicates row",
+    ),
     ("k without n", BASE.replace("k = 48\nn = 400\n", "k = 48\n", 1), "give both k and n"),
     ("rate disagrees", BASE.replace("rate = 0.119", "rate = 0.5", 1), "disagrees with k/n"),
-    ("unknown quantity", BASE.replace('quantity = "training_gaming_reasoning"', 'quantity = "vibes"', 1),
-     "quantity: must be one of"),
+    (
+        "unknown quantity",
+        BASE.replace('quantity = "training_gaming_reasoning"', 'quantity = "vibes"', 1),
+        "quantity: must be one of",
+    ),
     ("not toml", "[[row]\n", "not valid TOML"),
 ]
 

@@ -22,8 +22,12 @@ def test_all_capabilities_is_a_probability_below_each_capability(q, s):
     assert 0.0 <= p <= min(q) + 1e-12
 
 
-@given(q=st.lists(st.floats(0.01, 0.99), min_size=4, max_size=4), s=st.floats(0.0, 0.95),
-       i=st.integers(0, 3), bump=st.floats(0.0, 0.5))
+@given(
+    q=st.lists(st.floats(0.01, 0.99), min_size=4, max_size=4),
+    s=st.floats(0.0, 0.95),
+    i=st.integers(0, 3),
+    bump=st.floats(0.0, 0.5),
+)
 def test_all_capabilities_never_falls_when_a_capability_rises(q, s, i, bump):
     q = np.array(q)
     up = q.copy()
@@ -51,14 +55,14 @@ def _fake_draws(n: int, rng: np.random.Generator, other: float | None = None) ->
     dims = ("chain", "draw")
     return xr.Dataset(
         {
-            "tg_intercept": (dims + ("disposition",), rng.normal(-3, 2, (1, n, 2))),
-            "context_effect": (dims + ("disposition", "feature"), rng.normal(0, 2, (1, n, 2, 6))),
-            "system_offset": (dims + ("system",), rng.normal(0, 0.3, (1, n, 2))),
-            "p_misaligned_system": (dims + ("system",), rng.uniform(0, 1, (1, n, 2))),
+            "tg_intercept": ((*dims, "disposition"), rng.normal(-3, 2, (1, n, 2))),
+            "context_effect": ((*dims, "disposition", "feature"), rng.normal(0, 2, (1, n, 2, 6))),
+            "system_offset": ((*dims, "system"), rng.normal(0, 0.3, (1, n, 2))),
+            "p_misaligned_system": ((*dims, "system"), rng.uniform(0, 1, (1, n, 2))),
             "reinforcement": (dims, rng.uniform(0, 1, (1, n))),
             "other_route": (dims, rng.uniform(0, 1, (1, n)) if other is None else np.full((1, n), other)),
             "competence_correlation": (dims, rng.uniform(0, 0.99, (1, n))),
-            "capabilities": (dims + ("capability",), rng.uniform(0, 1, (1, n, 4))),
+            "capabilities": ((*dims, "capability"), rng.uniform(0, 1, (1, n, 4))),
         },
         coords={"system": systems, "disposition": disp, "feature": feats, "capability": list(CAPABILITIES)},
     )
@@ -72,8 +76,14 @@ PRIORS = load_priors("baseline@1.1.0", root=ROOT)
 def test_worst_case_bounds_on_draws_with_the_other_route_on(seed):
     d = _fake_draws(200, np.random.default_rng(seed))
     q = worst_case(d, PRIORS)
-    for v in ("p_worst_case", "p_misaligned_post", "consistency", "p_all_capabilities",
-              "p_worst_case_consistency_route", "p_worst_case_other_route"):
+    for v in (
+        "p_worst_case",
+        "p_misaligned_post",
+        "consistency",
+        "p_all_capabilities",
+        "p_worst_case_consistency_route",
+        "p_worst_case_other_route",
+    ):
         assert float(q[v].min()) >= 0.0 and float(q[v].max()) <= 1.0, v
     pw = q["p_worst_case"]
     assert bool((pw <= q["p_misaligned_post"] + 1e-12).all())
