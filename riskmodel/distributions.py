@@ -129,12 +129,14 @@ def elicit_interval(
         z = float(stats.norm.ppf(0.5 + mass / 2))
         return {"mu": (low + high) / 2, "sigma": (high - low) / (2 * z)}
 
-    import preliz
+    from importlib.metadata import version
 
-    key = f"{family}|{low!r}|{high!r}|{mass!r}|preliz {preliz.__version__}"
+    key = f"{family}|{low!r}|{high!r}|{mass!r}|preliz {version('preliz')}"
     cache = _read_cache()
     if key in cache:
         return dict(cache[key])
+    import preliz  # slow to import (numba): only when the cache misses
+
     dist = getattr(preliz, family)()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

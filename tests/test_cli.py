@@ -121,16 +121,25 @@ def test_run_json_then_verify_in_a_new_process():
     ver = _cli("verify", rep["citation"], "--no-progress")
     assert ver.returncode == 0, ver.stdout + ver.stderr
     assert "Monte Carlo error" in ver.stdout and "verified" in ver.stdout
-    # a citation whose number was changed does not verify
-    mean = rep["citation"].split(" = ")[1].split(" ")[0]
-    forged = rep["citation"].replace(f"= {mean} ", f"= {float(mean) * 3:.2g} ", 1)
-    bad = _cli("verify", forged, "--no-progress")
-    assert bad.returncode == 1 and "NOT verified" in bad.stdout
 
 
 @pytest.mark.slow
-def test_human_output_has_summary_and_citation():
-    run = _cli("run", "--draws", "300", "--no-progress")
-    assert run.returncode == 0, run.stderr
-    assert "P(worst case)" in run.stdout and "per system" in run.stdout
-    assert run.stdout.strip().splitlines()[-1].startswith("P(worst case) = ")
+def test_forged_citation_does_not_verify(default_fit, capsys):
+    line = default_fit.citation()
+    assert main(["verify", line, "--no-progress"]) == 0
+    mean = line.split(" = ")[1].split(" ")[0]
+    forged = line.replace(f"= {mean} ", f"= {float(mean) * 3:.2g} ", 1)
+    capsys.readouterr()
+    assert main(["verify", forged, "--no-progress"]) == 1
+    out = capsys.readouterr().out
+    assert "NOT verified" in out and "mean: cited" in out
+    wrong_hash = line.replace("sha256:", "sha256:0", 1)
+    assert main(["verify", wrong_hash, "--no-progress"]) in (1, 2)
+
+
+@pytest.mark.slow
+def test_human_output_has_summary_and_citation(default_fit, capsys):
+    assert main(["run", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "P(worst case)" in out and "per system" in out and "claude-3-opus" in out
+    assert out.strip().splitlines()[-1] == default_fit.citation()
