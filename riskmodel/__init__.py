@@ -30,6 +30,7 @@ __all__ = [
     "load_evidence",
     "load_priors",
     "parse_citation",
+    "update",
     "verify",
     "worst_case",
 ]

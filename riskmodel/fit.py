@@ -25,7 +25,7 @@ import xarray as xr
 from riskmodel.errors import FitError, InputError
 from riskmodel.evidence import EvidenceSet, load_evidence
 from riskmodel.model import NEW_SYSTEM, ModelData, build_model, model_data
-from riskmodel.priors import PriorSet, load_priors
+from riskmodel.priors import PARAMETERS, PriorSet, load_priors
 from riskmodel.quantities import worst_case
 
 __all__ = ["SAMPLER", "Diagnostics", "FitResult", "clear_compile_cache", "fit", "package_version"]
@@ -161,6 +161,7 @@ def _prior_draws(data: ModelData, draws: int, seed: int) -> xr.Dataset:
         if key in _prior_cache:
             return _prior_cache[key]
     model = build_model(data, likelihood=False)
+    names = [v for v in dict.fromkeys([*_PARAMS_FOR_QUANTITIES, *PARAMETERS]) if v in model.named_vars]
     pymc_log = logging.getLogger("pymc")
     level = pymc_log.level
     pymc_log.setLevel(logging.WARNING)  # silence the "Sampling: [...]" info line
@@ -168,7 +169,7 @@ def _prior_draws(data: ModelData, draws: int, seed: int) -> xr.Dataset:
         dt = pm.sample_prior_predictive(
             draws=draws,
             model=model,
-            var_names=list(_PARAMS_FOR_QUANTITIES),
+            var_names=names,
             random_seed=seed,
             compile_kwargs={"mode": "FAST_COMPILE"},
         )
@@ -188,6 +189,7 @@ class FitResult:
     """A fitted model: posterior and prior draws, diagnostics, the files and settings that produced them."""
 
     trace: xr.DataTree
+    posterior_draws: xr.Dataset
     prior_draws: xr.Dataset
     priors: PriorSet
     evidence: EvidenceSet
@@ -200,12 +202,22 @@ class FitResult:
     diagnostics: Diagnostics
     sampler: str = SAMPLER
     target_accept: float = TARGET_ACCEPT
-    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: Normalized importance weights of the posterior / prior draws (None: equal weights, an exact fit).
+    weights: np.ndarray | None = None
+    prior_weights: np.ndarray | None = None
+    #: For a fast update (riskmodel.update): the exact fit it came from, and how it was obtained.
+    base: FitResult | None = field(default=None, repr=False)
+    update: Any = None
 
     @property
     def posterior(self) -> xr.Dataset:
         """Posterior draws of every model variable."""
-        return self.trace["posterior"].to_dataset()
+        return self.posterior_draws
+
+    @property
+    def exact(self) -> bool:
+        """Whether these numbers come from a full fit under these exact priors (only then are they citable)."""
+        return self.base is None
 
     @cached_property
     def quantities(self) -> xr.Dataset:
@@ -257,16 +269,22 @@ class FitResult:
         Groups: posterior, sample_stats, prior, worst_case, worst_case_prior; provenance and citation in attrs.
         """
         tree = self.trace.copy()
+        tree["posterior"] = xr.DataTree(self.posterior_draws)
         tree["prior"] = xr.DataTree(self.prior_draws)
         tree["worst_case"] = xr.DataTree(self.quantities)
         tree["worst_case_prior"] = xr.DataTree(self.prior_quantities)
-        tree.attrs.update({"provenance": json.dumps(self.provenance), "citation": self.citation()})
+        citation = self.citation() if self.exact else "not citable: fast update of a cached fit"
+        tree.attrs.update({"provenance": json.dumps(self.provenance), "citation": citation})
         return tree
 
     def citation(self) -> str:
-        """The one-line citation of this result."""
+        """The one-line citation of this result (only an exact fit can be cited)."""
         from riskmodel.citation import citation_line
 
+        if not self.exact:
+            raise InputError(
+                "these numbers come from a fast update of a cached fit: fit exactly to cite them", field="citation"
+            )
         return citation_line(self)
 
     def report(self, system: str | None = None) -> dict[str, Any]:
@@ -329,4 +347,6 @@ def fit(
     named = [v for v in trace["posterior"].data_vars if not v.endswith("_block") and v != "system_offset_z"]
     diagnostics = diagnose(trace, named)
     prior = _prior_draws(data, chains * draws, seed)
-    return FitResult(trace, prior, ps, ev, data, system, seed, chains, draws, tune, diagnostics)
+    return FitResult(
+        trace, trace["posterior"].to_dataset(), prior, ps, ev, data, system, seed, chains, draws, tune, diagnostics
+    )

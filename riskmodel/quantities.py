@@ -23,7 +23,10 @@ __all__ = [
     "all_capabilities",
     "bayes_factor",
     "context_rates",
+    "exceedance",
     "summarize",
+    "weighted_mean",
+    "weighted_quantile",
     "worst_case",
 ]
 
@@ -134,24 +137,57 @@ class IntervalSummary:
         return {"mean": self.mean, "lower": self.lower, "upper": self.upper}
 
 
-def summarize(draws: xr.DataArray) -> IntervalSummary:
-    """Mean and 90% equal-tailed interval over chain and draw."""
-    x = np.asarray(draws).ravel()
-    lo, hi = np.quantile(x, [0.05, 0.95])
-    return IntervalSummary(float(x.mean()), float(lo), float(hi))
+def weighted_mean(draws: xr.DataArray | np.ndarray, weights: np.ndarray | None = None) -> float:
+    """Mean over chain and draw, with normalized importance weights of shape (chain, draw) if given."""
+    x = np.asarray(draws, dtype=float)
+    if weights is None:
+        return float(x.mean())
+    return float((x.reshape(weights.size) * weights.ravel()).sum())
 
 
-def _mcse_of_mean(draws: xr.DataArray) -> float:
-    """Monte Carlo standard error of the mean of (chain, draw) draws, from the bulk ESS."""
+def weighted_quantile(
+    draws: xr.DataArray | np.ndarray, q: list[float], weights: np.ndarray | None = None
+) -> np.ndarray:
+    """Quantiles over chain and draw, with normalized importance weights if given."""
+    x = np.asarray(draws, dtype=float).ravel()
+    if weights is None:
+        return np.quantile(x, q)
+    order = np.argsort(x)
+    cum = np.cumsum(weights.ravel()[order])
+    cum -= 0.5 * weights.ravel()[order]  # midpoint rule, like the unweighted 'linear' quantile
+    return np.interp(q, cum, x[order])
+
+
+def summarize(draws: xr.DataArray, weights: np.ndarray | None = None) -> IntervalSummary:
+    """Mean and 90% equal-tailed interval over chain and draw (importance-weighted if ``weights`` is given)."""
+    lo, hi = weighted_quantile(draws, [0.05, 0.95], weights)
+    return IntervalSummary(weighted_mean(draws, weights), float(lo), float(hi))
+
+
+def exceedance(draws: xr.DataArray, weights: np.ndarray | None = None) -> dict[str, float]:
+    """P(P > x) for each exceedance level x."""
+    x = np.asarray(draws, dtype=float)
+    return {f"{lvl:g}": weighted_mean(x > lvl, weights) for lvl in EXCEEDANCE_LEVELS}
+
+
+def _mcse_of_mean(draws: xr.DataArray, weights: np.ndarray | None = None) -> float:
+    """Monte Carlo standard error of the (weighted) mean of (chain, draw) draws, from the bulk ESS.
+
+    With importance weights the MCMC effective sample size is scaled by the weights' relative efficiency
+    ``(1 / sum w^2) / N``.
+    """
     from arviz_stats.base import array_stats
 
     x = np.asarray(draws, dtype=float)
     if x.ndim == 1:
         x = x[None, :]
-    sd = float(x.std())
+    mean = weighted_mean(x, weights)
+    sd = float(np.sqrt(weighted_mean((x - mean) ** 2, weights)))
     if sd == 0.0:
         return 0.0
     ess = float(array_stats.ess(x, chain_axis=0, draw_axis=1, method="bulk"))
+    if weights is not None:
+        ess *= (1.0 / float((weights**2).sum())) / x.size
     return sd / np.sqrt(max(ess, 1.0))
 
 
@@ -169,17 +205,22 @@ class BayesFactor:
         return {"value": self.value, "log_mcse": self.log_mcse, "posterior": self.posterior, "prior": self.prior}
 
 
-def bayes_factor(posterior: xr.DataArray, prior: xr.DataArray) -> BayesFactor:
+def bayes_factor(
+    posterior: xr.DataArray,
+    prior: xr.DataArray,
+    weights: np.ndarray | None = None,
+    prior_weights: np.ndarray | None = None,
+) -> BayesFactor:
     """Bayes factor of an event whose probability has draws ``posterior`` and ``prior`` (each (chain, draw)).
 
     The probability of the event is the mean of its draws; the log-odds' standard error follows by the delta method
     from each side's Monte Carlo standard error.
     """
-    p1, p0 = float(np.mean(posterior)), float(np.mean(prior))
+    p1, p0 = weighted_mean(posterior, weights), weighted_mean(prior, prior_weights)
     eps = 1e-300
     odds = lambda p: max(p, eps) / max(1.0 - p, eps)  # noqa: E731
     value = odds(p1) / odds(p0)
-    se1, se0 = _mcse_of_mean(posterior), _mcse_of_mean(prior)
+    se1, se0 = _mcse_of_mean(posterior, weights), _mcse_of_mean(prior, prior_weights)
     d = lambda p: 1.0 / max(p * (1.0 - p), eps)  # noqa: E731
     log_mcse = float(np.hypot(se1 * d(p1), se0 * d(p0)))
     return BayesFactor(float(value), log_mcse, p1, p0)

@@ -1,0 +1,181 @@
+"""Fast updates: new assumptions on a cached fit without MCMC where that is exact or valid.
+
+- A parameter the selected evidence does not inform (its posterior is its prior, independent of everything else)
+  is redrawn from its new prior, seeded, and the worst-case arithmetic reruns on the cached draws: exact, no MCMC.
+- A parameter the evidence informs is handled by importance reweighting of the cached draws with the ratio of new
+  to old prior densities, smoothed by PSIS; the Pareto k of the weights says whether that is trustworthy. Above the
+  threshold (0.7) the update refits, or, when refitting is not allowed, returns the reweighted numbers flagged as
+  unreliable.
+- Changing the declared contexts changes only downstream arithmetic.
+
+An updated result is never citable: :meth:`FitResult.citation` refuses it until an exact fit is made.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, replace
+
+import numpy as np
+import xarray as xr
+
+from riskmodel.fit import FitResult, fit
+from riskmodel.model import ModelData
+from riskmodel.priors import CAPABILITIES, PARAMETERS, PriorSet, load_priors
+
+__all__ = ["PARETO_K_MAX", "UpdateInfo", "informed_parameters", "update"]
+
+PARETO_K_MAX = 0.7
+
+
+@dataclass(frozen=True)
+class UpdateInfo:
+    """How an updated result was obtained from its base fit."""
+
+    method: str  # "unchanged", "recomputed", "reweighted", "refit" or "reweighted-unreliable"
+    changed: tuple[str, ...]
+    pareto_k: float | None = None
+    prior_pareto_k: float | None = None
+    message: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready form."""
+        return {
+            "method": self.method,
+            "changed": list(self.changed),
+            "pareto_k": self.pareto_k,
+            "prior_pareto_k": self.prior_pareto_k,
+            "message": self.message,
+        }
+
+
+def informed_parameters(data: ModelData) -> frozenset[str]:
+    """Parameters that enter a likelihood term of the evidence selected in ``data``.
+
+    The context layer and the disposition are informed when any training-gaming or training-compliance count is
+    selected; the reasoning-measurement parameters only with reasoning counts; compliance parameters only with
+    compliance counts; the causal, worst-case and capability assumptions never (until capability evidence exists).
+    """
+    has_reasoning = bool(len(data.coords["reasoning_obs"]))
+    has_pairs = bool(len(data.coords["pair"]))
+    has_train = has_pairs and bool((data.counts_pair[1] > 0).any())
+    tg_data = has_reasoning or has_train
+    out = set()
+    for name, info in PARAMETERS.items():
+        if info.group in ("context", "disposition") and tg_data:
+            if name == "setting_effect" and not data.coords["setting"]:
+                continue
+            out.add(name)
+        elif name in ("reasoning_sensitivity", "reasoning_false_positive") and has_reasoning:
+            out.add(name)
+        elif name == "behaviour_share" and has_train:
+            out.add(name)
+        elif name == "baseline_compliance" and has_pairs:
+            out.add(name)
+    return frozenset(out)
+
+
+def _changed(old: PriorSet, new: PriorSet) -> list[str]:
+    return [p for p in PARAMETERS if (old[p].distribution, old[p].params) != (new[p].distribution, new[p].params)]
+
+
+def _redraw(ds: xr.Dataset, name: str, prior: PriorSet, seed: int) -> xr.Dataset:
+    """Replace the draws of an uninformed scalar parameter by fresh draws from its new prior."""
+    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+    shape = ds[name].shape
+    values = prior[name].draw(int(np.prod(shape)), rng).reshape(shape)
+    ds[name] = (ds[name].dims, values)
+    if name in CAPABILITIES:
+        caps = ds["capabilities"].copy()
+        caps.loc[{"capability": name}] = values
+        ds["capabilities"] = caps
+    return ds
+
+
+def _log_ratio(ds: xr.Dataset, names: list[str], old: PriorSet, new: PriorSet) -> np.ndarray:
+    """Sum over changed parameters (and their elements) of log new prior density - log old prior density."""
+    total = np.zeros(ds.sizes["chain"] * ds.sizes["draw"])
+    for name in names:
+        x = ds[name].transpose("chain", "draw", ...).values.reshape(total.size, -1)
+        total += (new[name].logpdf(x) - old[name].logpdf(x)).sum(axis=1)
+    return total
+
+
+def _psis(log_ratio: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, float]:
+    """Normalized PSIS weights of ``exp(log_ratio)`` and their Pareto k."""
+    from arviz_stats.base import array_stats
+
+    if np.ptp(log_ratio) < 1e-12:  # a constant ratio changes nothing (and PSIS cannot fit a tail to it)
+        return np.full(shape, 1.0 / log_ratio.size), 0.0
+    lw, k = array_stats.psislw(-log_ratio)  # psislw negates its input
+    w = np.exp(lw - lw.max())
+    return (w / w.sum()).reshape(shape), float(k)
+
+
+def update(
+    result: FitResult,
+    priors: str | PriorSet,
+    *,
+    pareto_k_max: float = PARETO_K_MAX,
+    allow_refit: bool = True,
+    progress: bool = False,
+) -> FitResult:
+    """A result under new assumptions, from the cached draws where valid (see the module docstring).
+
+    The returned result's ``update`` says how it was obtained; its ``base`` is the exact fit it came from.
+    """
+    new = load_priors(priors)
+    base = result.base or result
+    changed = _changed(base.priors, new)
+    contexts_changed = (
+        base.priors.elicitation,
+        base.priors.training,
+        base.priors.critical,
+        base.priors.reference_setting,
+    ) != (new.elicitation, new.training, new.critical, new.reference_setting)
+    if not changed and not contexts_changed:
+        return replace(base, priors=new, base=base, update=UpdateInfo("unchanged", ()))
+    informed = informed_parameters(base.data)
+    structural = [p for p in changed if p in informed and base.priors[p].distribution != new[p].distribution]
+    if structural or new.reference_setting != base.priors.reference_setting:
+        return _refit(
+            base, new, changed, "a prior family (or the reference setting) changed: the model changes", progress
+        )
+    post = base.posterior_draws.copy()
+    prior = base.prior_draws.copy()
+    for name in (p for p in changed if p not in informed):
+        post = _redraw(post, name, new, base.seed)
+        prior = _redraw(prior, name, new, base.seed + 1)
+    reweigh = [p for p in changed if p in informed]
+    if not reweigh:
+        info = UpdateInfo("recomputed", tuple(changed), message="uninformed assumptions redrawn; no MCMC")
+        return replace(base, priors=new, posterior_draws=post, prior_draws=prior, base=base, update=info)
+    w, k = _psis(_log_ratio(post, reweigh, base.priors, new), (base.chains, base.draws))
+    w0, k0 = _psis(_log_ratio(prior, reweigh, base.priors, new), (1, prior.sizes["draw"]))
+    if max(k, k0) > pareto_k_max:
+        msg = (
+            f"importance reweighting is unreliable (Pareto k {max(k, k0):.2f} > {pareto_k_max}): the new prior "
+            "is too far from the fitted one"
+        )
+        if allow_refit:
+            return _refit(base, new, changed, msg, progress)
+        info = UpdateInfo("reweighted-unreliable", tuple(changed), k, k0, msg)
+    else:
+        info = UpdateInfo("reweighted", tuple(changed), k, k0, "cached draws importance-reweighted (PSIS)")
+    return replace(
+        base, priors=new, posterior_draws=post, prior_draws=prior, weights=w, prior_weights=w0, base=base, update=info
+    )
+
+
+def _refit(base: FitResult, new: PriorSet, changed: list[str], why: str, progress: bool) -> FitResult:
+    res = fit(
+        new,
+        base.evidence,
+        system=base.system,
+        seed=base.seed,
+        chains=base.chains,
+        draws=base.draws,
+        tune=base.tune,
+        progress=progress,
+    )
+    return replace(res, update=UpdateInfo("refit", tuple(changed), message=f"{why}; refit with MCMC"))

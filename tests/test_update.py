@@ -1,0 +1,84 @@
+"""Fast updates: redraw uninformed assumptions, PSIS-reweight informed ones, refit when reweighting fails."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from riskmodel import fit
+from riskmodel.errors import InputError
+from riskmodel.evidence import load_evidence
+from riskmodel.model import model_data
+from riskmodel.priors import CAPABILITIES, load_priors
+from riskmodel.quantities import _mcse_of_mean, weighted_mean
+from riskmodel.update import _psis, informed_parameters, update
+from tests.conftest import ROOT
+
+
+def _with(priors, name, **params):
+    return priors.with_parameter(replace(priors[name], params=params, interval90=None))
+
+
+def test_informed_parameters_follow_the_selected_evidence():
+    priors = load_priors("baseline@1.1.0", root=ROOT)
+    ev = load_evidence("published-evals@1.0.0", root=ROOT)
+    informed = informed_parameters(model_data(priors, ev))
+    assert {"p_misaligned", "tg_intercept_aligned", "reasoning_sensitivity", "behaviour_share"} <= informed
+    assert not informed & {*CAPABILITIES, "other_route", "reinforcement", "competence_correlation"}
+    only_reasoning = ev.without({r.id for r in ev.rows if r.quantity == "complied"})
+    informed = informed_parameters(model_data(priors, only_reasoning))
+    assert "behaviour_share" not in informed and "baseline_compliance" not in informed
+
+
+def test_psis_weights_follow_the_density_ratio():
+    rng = np.random.default_rng(0)
+    log_ratio = 0.3 * rng.normal(size=4000)
+    w, k = _psis(log_ratio, (4, 1000))
+    assert w.shape == (4, 1000) and w.sum() == pytest.approx(1.0)
+    assert np.corrcoef(np.log(w.ravel()), log_ratio)[0, 1] > 0.99  # not the negated ratio
+    assert k < 0.7
+    w, k = _psis(np.zeros(4000), (4, 1000))
+    assert np.allclose(w, 1 / 4000) and k == 0.0
+
+
+@pytest.mark.slow
+def test_uninformed_change_recomputes_without_mcmc(default_fit):
+    new = _with(default_fit.priors, "coordination", alpha=8.0, beta=2.0)
+    up = update(default_fit, new)
+    assert up.update.method == "recomputed" and up.update.changed == ("coordination",)
+    draws = up.posterior["coordination"].values
+    assert draws.mean() == pytest.approx(0.8, abs=0.01)  # the new prior, which is the posterior
+    np.testing.assert_array_equal(up.posterior["p_misaligned"].values, default_fit.posterior["p_misaligned"].values)
+    assert float(up.quantities["p_worst_case"].mean()) > float(default_fit.quantities["p_worst_case"].mean())
+    with pytest.raises(InputError, match="fit exactly to cite"):
+        up.citation()
+    assert up.report()["citation"] is None and up.report()["update"]["method"] == "recomputed"
+    # contexts only change arithmetic
+    critical = default_fit.priors.with_critical(default_fit.priors.critical[:1])
+    assert update(default_fit, critical).update.method == "recomputed"
+
+
+@pytest.mark.slow
+def test_reweighted_update_agrees_with_a_refit(default_fit):
+    new = _with(default_fit.priors, "p_misaligned", alpha=2.5, beta=10.0)
+    up = update(default_fit, new)
+    assert up.update.method == "reweighted" and up.update.pareto_k <= 0.7
+    refit = fit(new, default_fit.evidence, seed=default_fit.seed)
+    a = up.quantities["p_worst_case"].sel(system="new")
+    b = refit.quantities["p_worst_case"].sel(system="new")
+    se = np.hypot(_mcse_of_mean(a, up.weights), _mcse_of_mean(b))
+    assert abs(weighted_mean(a, up.weights) - weighted_mean(b)) < 3 * se
+    p_up = weighted_mean(up.posterior["p_misaligned"], up.weights)
+    assert p_up == pytest.approx(float(refit.posterior["p_misaligned"].mean()), abs=0.01)
+
+
+@pytest.mark.slow
+def test_far_prior_move_is_flagged_and_refit(default_fit):
+    new = _with(default_fit.priors, "p_misaligned", alpha=8.0, beta=2.0)
+    flagged = update(default_fit, new, allow_refit=False)
+    assert flagged.update.method == "reweighted-unreliable" and "Pareto k" in flagged.update.message
+    refit = update(default_fit, new)
+    assert refit.update.method == "refit" and refit.exact
+    assert float(refit.posterior["p_misaligned"].mean()) > 0.5
