@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from riskmodel.errors import EvidenceError, RegistryError
+from riskmodel.errors import EvidenceError
 from riskmodel.features import VOCABULARY, Context
-from riskmodel.registry import Store, check_name, data_root, parse_version, sha256_bytes
+from riskmodel.registry import Store, data_root, load_versioned, parse_versioned_toml, sha256_bytes
 
 __all__ = [
     "CONDITIONS",
@@ -323,24 +322,8 @@ def parse_evidence(
     text: str | bytes, *, file: str = "<evidence>", sha256: str = "", released: bool = False
 ) -> EvidenceSet:
     """Parse and validate an evidence file's content; every problem is a one-line :class:`EvidenceError`."""
-    if isinstance(text, bytes):
-        sha256 = sha256 or sha256_bytes(text)
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError:
-            raise EvidenceError("not UTF-8 text", file=file) from None
-    else:
-        sha256 = sha256 or sha256_bytes(text.encode("utf-8"))
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise EvidenceError(f"not valid TOML ({exc})", file=file) from None
+    doc, sha256 = parse_versioned_toml(text, file=file, error=EvidenceError, sha256=sha256)
     header = {k: _str(doc, k, file, "") for k in _HEADER}
-    try:
-        check_name(header["name"], file=file)
-        parse_version(header["version"], file=file)
-    except RegistryError as exc:
-        raise EvidenceError(exc.reason, file=file, field=exc.field) from None
     unknown = sorted(set(doc) - {*_HEADER, "sources", "row"})
     if unknown:
         raise EvidenceError(f"unknown field {unknown[0]!r}", file=file)
@@ -394,19 +377,4 @@ def load_evidence(ref: str | Path | EvidenceSet = "published-evals", *, root: Pa
     """Load an evidence set by ``NAME@VERSION`` (hash-checked release), ``NAME`` (latest) or a file path."""
     if isinstance(ref, EvidenceSet):
         return ref
-    text = str(ref)
-    if isinstance(ref, Path) or text.endswith(".toml") or "/" in text:
-        try:
-            data = Path(text).read_bytes()
-        except OSError as exc:
-            raise EvidenceError(f"cannot read ({exc.strerror or exc})", file=text) from None
-        return parse_evidence(data, file=text)
-    store = evidence_store(root)
-    rel = store.resolve(text)
-    data = store.read(rel)
-    ev = parse_evidence(data, file=str(store.root / rel.path), sha256=rel.sha256, released=True)
-    if (ev.name, ev.version) != (rel.name, rel.version):
-        raise EvidenceError(
-            f"file says {ev.ref} but is registered as {rel.ref}", file=str(store.root / rel.path), field="version"
-        )
-    return ev
+    return load_versioned(ref, evidence_store(root), parse_evidence, EvidenceError)

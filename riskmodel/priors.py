@@ -10,7 +10,6 @@ that the consistency assumption is judged on.
 from __future__ import annotations
 
 import datetime as dt
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -19,9 +18,9 @@ import numpy as np
 import tomli_w
 
 from riskmodel.distributions import FAMILIES, check_params, elicit_interval, frozen
-from riskmodel.errors import PriorError, RegistryError
+from riskmodel.errors import PriorError
 from riskmodel.features import VOCABULARY, Context
-from riskmodel.registry import Store, check_name, data_root, parse_version, sha256_bytes
+from riskmodel.registry import Store, data_root, load_versioned, parse_versioned_toml
 
 __all__ = [
     "CAPABILITIES",
@@ -301,24 +300,8 @@ def _parse_param(name: str, doc: Any, file: str) -> ParamPrior:
 
 def parse_priors(text: str | bytes, *, file: str = "<priors>", sha256: str = "", released: bool = False) -> PriorSet:
     """Parse and validate a prior file's content; every problem is a one-line :class:`PriorError`."""
-    if isinstance(text, bytes):
-        sha256 = sha256 or sha256_bytes(text)
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError:
-            raise PriorError("not UTF-8 text", file=file) from None
-    else:
-        sha256 = sha256 or sha256_bytes(text.encode("utf-8"))
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise PriorError(f"not valid TOML ({exc})", file=file) from None
+    doc, sha256 = parse_versioned_toml(text, file=file, error=PriorError, sha256=sha256)
     header = {k: _require_str(doc, k, file) for k in _HEADER_FIELDS}
-    try:
-        check_name(header["name"], file=file)
-        parse_version(header["version"], file=file)
-    except RegistryError as exc:
-        raise PriorError(exc.reason, file=file, field=exc.field) from None
     unknown_top = sorted(set(doc) - {*_HEADER_FIELDS, "parameters", "contexts"})
     if unknown_top:
         raise PriorError(f"unknown field {unknown_top[0]!r}", file=file)
@@ -373,23 +356,7 @@ def load_priors(ref: str | Path | PriorSet = "baseline", *, root: Path | None = 
     """
     if isinstance(ref, PriorSet):
         return ref
-    text = str(ref)
-    if isinstance(ref, Path) or text.endswith(".toml") or "/" in text:
-        path = Path(text)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise PriorError(f"cannot read ({exc.strerror or exc})", file=text) from None
-        return parse_priors(data, file=text)
-    store = prior_store(root)
-    rel = store.resolve(text)
-    data = store.read(rel)
-    ps = parse_priors(data, file=str(store.root / rel.path), sha256=rel.sha256, released=True)
-    if (ps.name, ps.version) != (rel.name, rel.version):
-        raise PriorError(
-            f"file says {ps.ref} but is registered as {rel.ref}", file=str(store.root / rel.path), field="version"
-        )
-    return ps
+    return load_versioned(ref, prior_store(root), parse_priors, PriorError)
 
 
 def diff_priors(a: PriorSet, b: PriorSet) -> list[tuple[str, str, str]]:

@@ -16,13 +16,14 @@ import os
 import re
 import tempfile
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import tomli_w
 
-from riskmodel.errors import RegistryError
+from riskmodel.errors import RegistryError, RiskmodelError
 
 __all__ = [
     "Release",
@@ -30,8 +31,10 @@ __all__ = [
     "atomic_write",
     "data_root",
     "format_version",
+    "load_versioned",
     "parse_ref",
     "parse_version",
+    "parse_versioned_toml",
     "sha256_bytes",
 ]
 
@@ -94,6 +97,57 @@ def parse_ref(ref: str, *, kind: str) -> tuple[str, str | None]:
         parse_version(version, field=kind)
         return name, version
     return name, None
+
+
+def parse_versioned_toml(
+    text: str | bytes, *, file: str, error: type[RiskmodelError], sha256: str = ""
+) -> tuple[dict[str, Any], str]:
+    """Decode and parse the content of a versioned file and check its name and version.
+
+    Returns the TOML document and the sha256 of its bytes; every problem is raised as a one-line ``error``.
+    """
+    if isinstance(text, bytes):
+        sha256 = sha256 or sha256_bytes(text)
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise error("not UTF-8 text", file=file) from None
+    else:
+        sha256 = sha256 or sha256_bytes(text.encode("utf-8"))
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"not valid TOML ({exc})", file=file) from None
+    try:
+        for key in ("name", "version"):
+            if not isinstance(doc.get(key), str):
+                raise error("missing field" if key not in doc else "must be a string", file=file, field=key)
+        check_name(doc["name"], file=file)
+        parse_version(doc["version"], file=file)
+    except RegistryError as exc:
+        raise error(exc.reason, file=file, field=exc.field) from None
+    return doc, sha256
+
+
+def load_versioned[T](ref: str | Path, store: Store, parse: Callable[..., T], error: type[RiskmodelError]) -> T:
+    """Load a versioned file: a path (unreleased), or ``NAME@VERSION`` / ``NAME`` from ``store`` (hash-checked).
+
+    ``parse(data, file=..., sha256=..., released=...)`` validates the content; a released file must say the name and
+    version it is registered under.
+    """
+    text = str(ref)
+    if isinstance(ref, Path) or text.endswith(".toml") or "/" in text:
+        try:
+            data = Path(text).read_bytes()
+        except OSError as exc:
+            raise error(f"cannot read ({exc.strerror or exc})", file=text) from None
+        return parse(data, file=text)
+    rel = store.resolve(text)
+    path = str(store.root / rel.path)
+    obj = parse(store.read(rel), file=path, sha256=rel.sha256, released=True)
+    if (obj.name, obj.version) != (rel.name, rel.version):  # type: ignore[attr-defined]
+        raise error(f"file says {obj.ref} but is registered as {rel.ref}", file=path, field="version")  # type: ignore[attr-defined]
+    return obj
 
 
 @dataclass(frozen=True)
