@@ -1,43 +1,217 @@
-"""Streamlit front end (thin: every number comes from the riskmodel library).
+"""riskmodel explorer: move the assumptions and watch the posteriors change.
 
 Run with: streamlit run app.py --server.headless true --server.fileWatcherType none
-This first page shows the default fit; the interactive explorer (assumption controls, fast updates) comes next.
+Thin by design: every number, table and figure comes from a riskmodel function.
 """
 
 from __future__ import annotations
 
+import os
+
 import streamlit as st
 
 import riskmodel
+from riskmodel import explore
 from riskmodel.errors import RiskmodelError
+from riskmodel.evidence import evidence_store, load_evidence
+from riskmodel.features import Context
+from riskmodel.priors import PARAMETERS, load_priors, prior_store
+
+DRAWS = int(os.environ.get("RISKMODEL_APP_DRAWS", "1000"))
+CHAINS = int(os.environ.get("RISKMODEL_APP_CHAINS", "4"))
 
 
 @st.cache_resource(show_spinner="Fitting the model (compiles once per process)...")
-def cached_fit(priors: str, evidence: str, seed: int) -> riskmodel.FitResult:
-    """The fit for a prior set, evidence set and seed, shared across reruns and sessions."""
-    return riskmodel.fit(priors, evidence, seed=seed)
+def base_fit(priors_ref: str, priors_sha: str, evidence_ref: str, excluded: tuple[str, ...]) -> riskmodel.FitResult:
+    """The exact fit under released priors, cached across reruns and sessions by the files' hashes."""
+    ev = load_evidence(evidence_ref).without(set(excluded))
+    return riskmodel.fit(load_priors(priors_ref), ev, seed=1, chains=CHAINS, draws=DRAWS)
 
 
-st.set_page_config(page_title="riskmodel", layout="wide")
-st.title("riskmodel: worst-case scheming risk")
+@st.cache_resource(show_spinner="Fitting exactly under the current assumptions...")
+def exact_fit(priors_toml: str, evidence_ref: str, excluded: tuple[str, ...], system: str) -> riskmodel.FitResult:
+    """An exact fit under an edited assumption set (for citing)."""
+    from riskmodel.priors import parse_priors
+
+    ev = load_evidence(evidence_ref).without(set(excluded))
+    return riskmodel.fit(parse_priors(priors_toml), ev, system=system, seed=1, chains=CHAINS, draws=DRAWS)
+
+
+st.set_page_config(page_title="riskmodel explorer", layout="wide")
+st.title("riskmodel: worst-case scheming risk, conditional on training-gaming")
+
+# ------------------------------------------------------------------ sidebar: what to fit, and the assumptions
+query = dict(st.query_params)
 try:
-    result = cached_fit("baseline", "published-evals", 1)
+    releases = [r.ref for r in prior_store().releases()]
+    ev_releases = [r.ref for r in evidence_store().releases()]
 except RiskmodelError as exc:
     st.error(exc.line())
     st.stop()
-report = result.report()
-pw, pw0 = report["p_worst_case"], report["p_worst_case_prior"]
-cols = st.columns(3)
-cols[0].metric("P(worst case), new system", f"{pw['mean']:.2g}", help=f"90%: {pw['lower']:.2g}-{pw['upper']:.2g}")
-cols[1].metric("prior", f"{pw0['mean']:.2g}")
-cols[2].metric("Bayes factor", f"{report['bayes_factor_worst_case']['value']:.2g}")
-for warning in report["diagnostics"]["warnings"]:
-    st.warning(warning)
-st.subheader("Per system")
-st.table(
+with st.sidebar:
+    st.header("Priors and evidence")
+    wanted = query.get("priors", releases[-1])
+    priors_ref = st.selectbox(
+        "prior set",
+        releases,
+        index=releases.index(wanted) if wanted in releases else len(releases) - 1,
+        key="priors_ref",
+    )
+    evidence_ref = st.selectbox("evidence set", ev_releases, index=len(ev_releases) - 1, key="evidence_ref")
+try:
+    released = load_priors(priors_ref)
+    evidence = load_evidence(evidence_ref)
+except RiskmodelError as exc:
+    st.error(f"Cannot load the chosen files: {exc.line()}")
+    st.stop()
+try:
+    from_url, url_excluded = explore.decode_state(query, released)
+except RiskmodelError as exc:
+    st.warning(f"Ignored the assumption set in the URL: {exc.line()}")
+    from_url, url_excluded = released, frozenset()
+
+with st.sidebar:
+    row_ids = [r.id for r in evidence.rows]
+    excluded = st.multiselect(
+        "switch evidence rows off", row_ids, default=sorted(url_excluded & set(row_ids)), key="excluded"
+    )
+    systems = [*evidence.without(set(excluded)).systems(), "new"]
+    system = st.selectbox(
+        "system",
+        systems,
+        index=systems.index(query.get("system", "new")) if query.get("system", "new") in systems else len(systems) - 1,
+        key="system",
+    )
+    st.header("Assumptions")
+    priors = released
+    problems = []
+    for name in explore.BETA_PARAMETERS:
+        start = from_url[name]
+        with st.expander(name.replace("_", " "), expanded=False):
+            st.caption(PARAMETERS[name].meaning)
+            mode = st.radio(
+                "set by",
+                ["mean and strength", "90% interval"],
+                key=f"mode.{name}",
+                horizontal=True,
+                index=1 if start.interval90 else 0,
+            )
+            try:
+                if mode == "mean and strength":
+                    a, b = start.params["alpha"], start.params["beta"]
+                    mean = st.slider("mean", 0.001, 0.999, float(round(a / (a + b), 3)), 0.001, key=f"mean.{name}")
+                    strength = st.number_input(
+                        "strength (alpha + beta)", 0.1, 1e5, float(round(a + b, 2)), key=f"strength.{name}"
+                    )
+                    chosen = explore.beta_from_mean_strength(start, mean, strength)
+                else:
+                    lo0, hi0 = start.interval90 or tuple(float(x) for x in start.quantile([0.05, 0.95]))
+                    lo = st.number_input(
+                        "5th percentile", 0.0, 1.0, float(round(lo0, 4)), 0.001, format="%.4f", key=f"lo.{name}"
+                    )
+                    hi = st.number_input(
+                        "95th percentile", 0.0, 1.0, float(round(hi0, 4)), 0.001, format="%.4f", key=f"hi.{name}"
+                    )
+                    chosen = explore.beta_from_interval(start, lo, hi)
+                priors = priors.with_parameter(chosen) if chosen != released[name] else priors
+            except RiskmodelError as exc:
+                problems.append(exc.line())
+                st.error(exc.line())
+    labels = {c.label(): c for c in explore.ALL_CONTEXTS}
+    current = [c.label() for c in from_url.critical]
+    labels.update({c.label(): c for c in from_url.critical})
+    chosen_ctx = st.multiselect("deployment-critical contexts", list(labels), default=current, key="critical")
+    if chosen_ctx and chosen_ctx != [c.label() for c in released.critical]:
+        priors = priors.with_critical(
+            tuple(
+                Context(labels[x].value_conflict, labels[x].training_info, labels[x].scratchpad, name=labels[x].name)
+                for x in chosen_ctx
+            )
+        )
+    elif not chosen_ctx:
+        problems.append("at least one deployment-critical context is needed; using the prior set's")
+if problems:
+    st.warning("Some inputs were not applied (the last good values are used): " + " | ".join(problems))
+
+# ------------------------------------------------------------------ fit (cached) and fast update
+try:
+    base = base_fit(released.ref, released.sha256, evidence_ref, tuple(sorted(excluded)))
+    result = riskmodel.update(base, priors)
+except RiskmodelError as exc:
+    st.error(f"The fit failed: {exc.line()}")
+    st.stop()
+report = result.report(system)
+st.query_params.from_dict(
+    explore.encode_state(priors, released, excluded=frozenset(excluded), evidence=evidence_ref, system=system)
+)
+
+# ------------------------------------------------------------------ main page
+pw, pw0, bf = report["p_worst_case"], report["p_worst_case_prior"], report["bayes_factor_worst_case"]
+c1, c2, c3, c4 = st.columns(4)
+c1.metric(f"P(worst case), {system}", f"{pw['mean']:.3g}")
+c2.metric("90% interval", f"{pw['lower']:.2g} - {pw['upper']:.2g}")
+c3.metric("prior", f"{pw0['mean']:.3g}")
+c4.metric("Bayes factor", f"{bf['value']:.3g}")
+st.caption("Exceedance P(P(worst case) > x): " + ", ".join(f"{k}: {v:.3g}" for k, v in report["exceedance"].items()))
+left, right = st.columns(2)
+with left:
+    st.pyplot(explore.plot_worst_case(result, system))
+with right:
+    st.subheader("From training-gaming to the worst case")
+    st.bar_chart(explore.funnel(result, system), x="stage", y="probability", horizontal=True)
+    st.dataframe(
+        {
+            k: {"P(W) if certain": v["p_worst_case_if_certain"], "log10 ratio": v["log10_ratio"]}
+            for k, v in report["assumptions"].items()
+        }
+    )
+st.subheader("P(misaligned | evidence) per system")
+st.dataframe(
     {
-        s: {"P(worst case)": d["p_worst_case"]["mean"], "P(misaligned)": d["p_misaligned"]["mean"]}
+        s: {
+            "posterior": d["p_misaligned"]["mean"],
+            "prior": d["p_misaligned_prior"]["mean"],
+            "P(worst case)": d["p_worst_case"]["mean"],
+        }
         for s, d in report["per_system"].items()
     }
 )
-st.code(report["citation"], language=None)
+
+st.subheader("Health")
+diag, upd = report["diagnostics"], report["update"] or {}
+st.write(
+    f"{diag['divergences']} divergences, max r_hat {diag['max_r_hat']:.3f}, min ESS {diag['min_ess_bulk']:.0f}; "
+    f"update: {upd.get('method', 'exact fit')}"
+    + (f", Pareto k {upd['pareto_k']:.2f}" if upd.get("pareto_k") is not None else "")
+)
+for w in diag["warnings"]:
+    st.warning(w)
+if upd.get("method") == "reweighted-unreliable":
+    st.warning(upd["message"])
+
+st.subheader("Cite")
+stamp = report["citation"] or "not citable: numbers from a fast update of a cached fit"
+if report["citation"]:
+    st.code(report["citation"], language=None)
+else:
+    st.info("These numbers come from a fast update of the cached fit. Fit exactly to cite them.")
+    if st.button("Fit exactly to cite", key="fit_exact"):
+        exact = exact_fit(priors.to_toml(), evidence_ref, tuple(sorted(excluded)), system)
+        st.code(exact.citation(), language=None)
+table = explore.summary_table(report)
+d1, d2, d3 = st.columns(3)
+d1.download_button("results (CSV)", explore.table_csv(table, stamp), "riskmodel-results.csv", key="dl_csv")
+d2.download_button("assumption set (TOML)", priors.to_toml(), "assumptions.toml", key="dl_toml")
+if d3.button("prepare netCDF", key="prep_nc"):
+    d3.download_button("results (netCDF)", result.to_datatree().to_netcdf(), "riskmodel-fit.nc", key="dl_nc")
+
+st.subheader("Save as a new prior version")
+with st.form("save"):
+    changelog = st.text_input("changelog line", key="changelog")
+    new_name = st.text_input("prior set name", value=released.name, key="new_name")
+    if st.form_submit_button("Save"):
+        try:
+            rel = explore.release_priors(priors, changelog, name=new_name)
+            st.success(f"Released {rel.ref} (sha256:{rel.sha256[:12]}). Cite it after an exact fit.")
+        except RiskmodelError as exc:
+            st.error(exc.line())

@@ -53,7 +53,8 @@ def citation_line(result: FitResult) -> str:
     ps, ev = result.priors, result.evidence
     return (
         f"P(worst case) = {fmt(s.mean)} [90%: {fmt(s.lower)}-{fmt(s.upper)}] | riskmodel {package_version()} | "
-        f"priors {ps.ref} sha256:{ps.sha256[:_SHA_SHOWN]} | evidence {ev.ref} sha256:{ev.subset_sha256[:_SHA_SHOWN]}"
+        f"priors {ps.ref} sha256:{ps.content_sha256[:_SHA_SHOWN]} | "
+        f"evidence {ev.ref} sha256:{ev.subset_sha256[:_SHA_SHOWN]}"
         f" | system {result.system} | {result.sampler} seed {result.seed} | {result.chains}x{result.draws} draws"
     )
 
@@ -68,7 +69,7 @@ def bibtex(result: FitResult) -> str:
         f"@misc{{{key},\n"
         f"  title = {{riskmodel forecast of worst-case AI scheming risk ({result.system})}},\n"
         f"  note = {{{citation_line(result)}}},\n"
-        f"  howpublished = {{riskmodel {package_version()}; priors {ps.ref} sha256:{ps.sha256}; "
+        f"  howpublished = {{riskmodel {package_version()}; priors {ps.ref} sha256:{ps.content_sha256}; "
         f"evidence {ev.ref} sha256:{ev.subset_sha256}}},\n"
         f"  year = {{{ps.date[:4]}}}\n"
         f"}}"

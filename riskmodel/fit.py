@@ -242,7 +242,7 @@ class FitResult:
             "priors": {
                 "name": self.priors.name,
                 "version": self.priors.version,
-                "sha256": self.priors.sha256,
+                "sha256": self.priors.content_sha256,
                 "released": self.priors.released,
             },
             "evidence": {

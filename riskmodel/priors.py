@@ -20,7 +20,7 @@ import tomli_w
 from riskmodel.distributions import FAMILIES, check_params, elicit_interval, frozen
 from riskmodel.errors import PriorError
 from riskmodel.features import VOCABULARY, Context
-from riskmodel.registry import Store, data_root, load_versioned, parse_versioned_toml
+from riskmodel.registry import Store, data_root, load_versioned, parse_versioned_toml, sha256_bytes
 
 __all__ = [
     "CAPABILITIES",
@@ -185,6 +185,11 @@ class PriorSet:
     def ref(self) -> str:
         """``NAME@VERSION``."""
         return f"{self.name}@{self.version}"
+
+    @property
+    def content_sha256(self) -> str:
+        """The file hash of a loaded set, or the hash of its serialization for an edited (unsaved) set."""
+        return self.sha256 or sha256_bytes(self.to_toml().encode())
 
     def __getitem__(self, name: str) -> ParamPrior:
         return self.parameters[name]

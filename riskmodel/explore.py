@@ -1,0 +1,268 @@
+"""What the interactive explorer needs, as library functions.
+
+Priors from sliders, shareable URL state, the funnel, tables and figures, and saving an assumption set as a new
+prior version. The Streamlit app only lays these out; the CLI and analyses can call them too.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from riskmodel.distributions import elicit_interval
+from riskmodel.errors import InputError, PriorError, RegistryError
+from riskmodel.features import VOCABULARY, Context
+from riskmodel.priors import CAPABILITIES, PARAMETERS, ParamPrior, PriorSet, parse_priors, prior_store
+from riskmodel.quantities import all_capabilities, weighted_mean
+from riskmodel.registry import Release, format_version
+
+if TYPE_CHECKING:
+    from riskmodel.fit import FitResult
+
+__all__ = [
+    "ALL_CONTEXTS",
+    "BETA_PARAMETERS",
+    "beta_from_interval",
+    "beta_from_mean_strength",
+    "decode_state",
+    "encode_state",
+    "funnel",
+    "plot_worst_case",
+    "release_priors",
+    "summary_table",
+]
+
+#: Parameters with probability support: each can be set by mean and strength or by a 90% interval.
+BETA_PARAMETERS: tuple[str, ...] = tuple(p for p, info in PARAMETERS.items() if info.support == "unit")
+
+#: Every combination of context features (pre-RL), for editing the deployment-critical contexts.
+ALL_CONTEXTS: tuple[Context, ...] = tuple(
+    Context(vc, ti, sp)
+    for vc in VOCABULARY["value_conflict"]
+    for ti in VOCABULARY["training_info"]
+    for sp in VOCABULARY["scratchpad"]
+)
+
+
+def beta_from_mean_strength(base: ParamPrior, mean: float, strength: float) -> ParamPrior:
+    """A Beta prior with the given mean and strength (alpha + beta, a pseudo-count of observations)."""
+    if not (isinstance(mean, int | float) and 0.0 < mean < 1.0):
+        raise PriorError(f"mean must lie strictly between 0 and 1, got {mean!r}", field=f"{base.name}.mean")
+    if not (isinstance(strength, int | float) and 0.0 < strength <= 1e6):
+        raise PriorError(f"strength must be > 0, got {strength!r}", field=f"{base.name}.strength")
+    params = {"alpha": float(mean * strength), "beta": float((1.0 - mean) * strength)}
+    return replace(base, distribution="Beta", params=params, interval90=None)
+
+
+def beta_from_interval(base: ParamPrior, low: float, high: float) -> ParamPrior:
+    """The maximum-entropy Beta prior with 90% of its mass in [low, high] (PreliZ maxent)."""
+    params = elicit_interval("Beta", low, high, field=f"{base.name}.interval90")
+    return replace(base, distribution="Beta", params=params, interval90=(float(low), float(high)))
+
+
+# ---------------------------------------------------------------------------------------------- shareable state
+_NUM = r"([0-9]*\.?[0-9]+(?:e-?[0-9]+)?)"
+_MEAN_RE = re.compile(rf"^m{_NUM}s{_NUM}$")
+_INTERVAL_RE = re.compile(rf"^i{_NUM}-{_NUM}$")
+_BETA_RE = re.compile(rf"^b{_NUM},{_NUM}$")
+
+
+def encode_state(
+    priors: PriorSet, base: PriorSet, *, excluded: frozenset[str] = frozenset(), evidence: str = "", system: str = "new"
+) -> dict[str, str]:
+    """URL query parameters that restore an assumption set: base prior ref, changed priors, contexts, evidence."""
+    out = {"priors": base.ref, "system": system}
+    if evidence:
+        out["evidence"] = evidence
+    for name in BETA_PARAMETERS:
+        p = priors[name]
+        if (p.distribution, p.params) == (base[name].distribution, base[name].params):
+            continue
+        if p.interval90 is not None:
+            out[f"p.{name}"] = f"i{p.interval90[0]:.6g}-{p.interval90[1]:.6g}"
+        else:
+            out[f"p.{name}"] = f"b{p.params['alpha']:.6g},{p.params['beta']:.6g}"
+    if priors.critical != base.critical:
+        out["critical"] = ";".join(f"{c.value_conflict},{c.training_info},{c.scratchpad}" for c in priors.critical)
+    if excluded:
+        out["exclude"] = ",".join(sorted(excluded))
+    return out
+
+
+def decode_state(params: dict[str, str], base: PriorSet) -> tuple[PriorSet, frozenset[str]]:
+    """Apply URL query parameters (from :func:`encode_state`) to ``base``; bad values raise one-line errors."""
+    priors = base
+    for key, value in params.items():
+        if not isinstance(value, str) or len(value) > 4000:
+            raise InputError("must be a short string", field=f"url.{key}")
+        if key.startswith("p."):
+            name = key[2:]
+            if name not in BETA_PARAMETERS:
+                raise InputError(f"unknown assumption {name!r}", field=f"url.{key}")
+            if m := _MEAN_RE.match(value):
+                priors = priors.with_parameter(beta_from_mean_strength(base[name], float(m[1]), float(m[2])))
+            elif m := _INTERVAL_RE.match(value):
+                priors = priors.with_parameter(beta_from_interval(base[name], float(m[1]), float(m[2])))
+            elif m := _BETA_RE.match(value):
+                a, b = float(m[1]), float(m[2])
+                if not (0 < a <= 1e6 and 0 < b <= 1e6):
+                    raise InputError("Beta parameters must be > 0", field=f"url.{key}")
+                priors = priors.with_parameter(
+                    replace(base[name], distribution="Beta", params={"alpha": a, "beta": b}, interval90=None)
+                )
+            else:
+                raise InputError(f"{value!r} is not mMEANsSTRENGTH, iLOW-HIGH or bALPHA,BETA", field=f"url.{key}")
+        elif key == "critical":
+            contexts = []
+            for part in value.split(";"):
+                feats = part.split(",")
+                if (
+                    len(feats) != 3
+                    or feats[0] not in VOCABULARY["value_conflict"]
+                    or feats[1] not in VOCABULARY["training_info"]
+                    or feats[2] not in VOCABULARY["scratchpad"]
+                ):
+                    raise InputError(f"{part!r} is not value_conflict,training_info,scratchpad", field="url.critical")
+                contexts.append(Context(*feats))
+            priors = priors.with_critical(tuple(contexts))
+    excluded = frozenset(x for x in params.get("exclude", "").split(",") if x)
+    return priors, excluded
+
+
+# ---------------------------------------------------------------------------------------------- funnel and tables
+def funnel(result: FitResult, system: str) -> pd.DataFrame:
+    """How each extra assumption cuts the probability, from training-gaming to the worst case.
+
+    Rows: P(training-gaming in the elicitation context), P(misaligned after training), P(misaligned and the plan is
+    carried out: consistency or other route), then each capability added in turn (with the competence factor).
+    """
+    q = result.quantities.sel(system=system)
+    post = result.posterior
+    w = result.weights
+    p_pre = q["p_misaligned_pre"]
+    tg = p_pre * q["tg_rate_elicitation"].sel(disposition="misaligned") + (1 - p_pre) * q["tg_rate_elicitation"].sel(
+        disposition="aligned"
+    )
+    route = q["p_worst_case"] / q["p_all_capabilities"].where(q["p_all_capabilities"] > 0)
+    rows = [
+        ("training-gaming (elicitation context)", weighted_mean(tg, w)),
+        ("misaligned after training", weighted_mean(q["p_misaligned_post"], w)),
+        ("... and carries out the plan (consistency or other route)", weighted_mean(route.fillna(0.0), w)),
+    ]
+    caps = post["capabilities"].transpose("chain", "draw", "capability").values
+    lam = post["competence_correlation"].values
+    for j, cap in enumerate(CAPABILITIES):
+        share = all_capabilities(caps[..., : j + 1], lam)
+        rows.append((f"... and {cap.replace('_', ' ')}", weighted_mean(route.fillna(0.0).values * share, w)))
+    return pd.DataFrame(rows, columns=["stage", "probability"])
+
+
+def summary_table(report: dict[str, Any]) -> pd.DataFrame:
+    """The headline numbers of a report as a table (one row per quantity; posterior and prior columns)."""
+    rows = []
+    for key, label in (("p_worst_case", "P(worst case)"), ("p_misaligned", "P(misaligned)")):
+        post, prior = report[key], report[f"{key}_prior"]
+        rows.append(
+            {
+                "quantity": label,
+                "posterior_mean": post["mean"],
+                "posterior_lower90": post["lower"],
+                "posterior_upper90": post["upper"],
+                "prior_mean": prior["mean"],
+                "prior_lower90": prior["lower"],
+                "prior_upper90": prior["upper"],
+            }
+        )
+    for x, p in report["exceedance"].items():
+        rows.append(
+            {"quantity": f"P(P(worst case) > {x})", "posterior_mean": p, "prior_mean": report["exceedance_prior"][x]}
+        )
+    rows.append({"quantity": "Bayes factor (worst case)", "posterior_mean": report["bayes_factor_worst_case"]["value"]})
+    for s, d in report["per_system"].items():
+        rows.append(
+            {
+                "quantity": f"P(worst case | {s})",
+                "posterior_mean": d["p_worst_case"]["mean"],
+                "posterior_lower90": d["p_worst_case"]["lower"],
+                "posterior_upper90": d["p_worst_case"]["upper"],
+                "prior_mean": d["bayes_factor_worst_case"]["prior"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def table_csv(table: pd.DataFrame, stamp: str) -> bytes:
+    """CSV bytes of a table, its first line a comment naming the citation (or why there is none)."""
+    buf = io.StringIO()
+    buf.write(f"# {stamp}\n")
+    table.to_csv(buf, index=False)
+    return buf.getvalue().encode()
+
+
+def plot_worst_case(result: FitResult, system: str) -> Any:
+    """ECDF of P(worst case) draws, prior vs posterior, on a log axis (a matplotlib Figure)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    for label, draws, w in (
+        ("prior", result.prior_quantities["p_worst_case"].sel(system=system), result.prior_weights),
+        ("posterior", result.quantities["p_worst_case"].sel(system=system), result.weights),
+    ):
+        x = np.asarray(draws).ravel()
+        order = np.argsort(x)
+        cum = np.cumsum(np.full(x.size, 1.0 / x.size) if w is None else w.ravel()[order])
+        ax.step(np.clip(x[order], 1e-7, 1), cum, where="post", label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel(f"P(worst case) for system '{system}'")
+    ax.set_ylabel("cumulative probability")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------- saving versions
+def next_version(name: str, bump: str = "minor") -> str:
+    """The next semantic version of a prior set (``bump``: major, minor or patch)."""
+    latest = prior_store().latest_version(name)
+    if latest is None:
+        return "1.0.0"
+    major, minor, patch = latest
+    if bump == "major":
+        return format_version((major + 1, 0, 0))
+    if bump == "patch":
+        return format_version((major, minor, patch + 1))
+    return format_version((major, minor + 1, 0))
+
+
+def release_priors(
+    priors: PriorSet, changelog: str, *, name: str | None = None, version: str | None = None, summary: str | None = None
+) -> Release:
+    """Write an assumption set as the next released version of its prior set and register its hash.
+
+    Never overwrites: a name/version that exists is refused. The text is validated by parsing it back first.
+    """
+    import datetime as dt
+
+    if not isinstance(changelog, str) or not changelog.strip():
+        raise RegistryError("a new version needs a changelog line", field="changelog")
+    name = name or priors.name
+    version = version or next_version(name)
+    new = replace(
+        priors,
+        name=name,
+        version=version,
+        date=dt.date.today().isoformat(),
+        changelog=changelog.strip(),
+        summary=summary or priors.summary,
+    )
+    text = new.to_toml()
+    parse_priors(text, file=f"{name}/{version}.toml")  # refuse anything the loader would refuse
+    return prior_store().release(name, version, text.encode())

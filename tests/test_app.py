@@ -1,0 +1,92 @@
+"""The Streamlit explorer driven by AppTest: every kind of widget, URL round trip, saving, bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.slow  # the first run fits a small model (cached for the rest of the session)
+
+
+@pytest.fixture
+def app(data_copy, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import ROOT
+
+    monkeypatch.setenv("RISKMODEL_APP_DRAWS", "300")
+    monkeypatch.setenv("RISKMODEL_APP_CHAINS", "2")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    return at
+
+
+def _pw(at) -> float:
+    return float(at.metric[0].value)
+
+
+def test_default_page_shows_numbers_citation_and_health(app):
+    at = app.run()
+    assert not at.exception, at.exception
+    assert 0 < _pw(at) < 1
+    assert any("P(worst case) = " in c.value for c in at.code)
+    assert any("divergences" in m.value for m in at.markdown)
+    assert at.query_params["priors"] == ["baseline@1.1.0"] or at.query_params["priors"] == "baseline@1.1.0"
+
+
+def test_moving_an_assumption_updates_without_refit_and_marks_the_citation(app):
+    at = app.run()
+    before = _pw(at)
+    at.slider(key="mean.coordination").set_value(0.9).run()
+    assert not at.exception
+    after = _pw(at)
+    assert after > before
+    assert any("fast update" in i.value for i in at.info)
+    assert any("recomputed" in m.value for m in at.markdown)
+    params = dict(at.query_params)
+    assert "p.coordination" in params
+
+
+def test_interval_mode_and_bad_interval_keep_last_good_state(app):
+    at = app.run()
+    at.radio(key="mode.sandbagging").set_value("90% interval").run()
+    at.number_input(key="lo.sandbagging").set_value(0.6).run()
+    at.number_input(key="hi.sandbagging").set_value(0.3).run()  # low >= high
+    assert not at.exception
+    assert any("low must be below high" in e.value for e in at.error)
+    assert 0 < _pw(at) < 1
+
+
+def test_url_state_round_trip(app):
+    at = app
+    at.query_params["priors"] = "baseline@1.0.0"
+    at.query_params["p.coordination"] = "b9,1"
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="priors_ref").value == "baseline@1.0.0"
+    assert at.slider(key="mean.coordination").value == pytest.approx(0.9, abs=1e-3)
+    bad = app.__class__.from_file(app._script_path, default_timeout=300)
+    bad.query_params["p.coordination"] = "nonsense"
+    bad.run()
+    assert not bad.exception and any("Ignored the assumption set in the URL" in w.value for w in bad.warning)
+
+
+def test_evidence_toggle_system_and_critical_contexts(app):
+    at = app.run()
+    at.selectbox(key="system").set_value("claude-3-opus").run()
+    assert not at.exception and "claude-3-opus" in at.metric[0].label
+    at.multiselect(key="critical").set_value(["no-conflict,info:prompted,scratchpad:yes"]).run()
+    assert not at.exception
+    assert "critical" in dict(at.query_params)
+
+
+def test_save_as_new_prior_version(app, data_copy):
+    from riskmodel.priors import prior_store
+
+    at = app.run()
+    at.slider(key="mean.coordination").set_value(0.7).run()
+    at.text_input(key="changelog").set_value("coordination is easier than assumed").run()
+    at.button(key="FormSubmitter:save-Save").click().run()
+    assert not at.exception
+    assert any("Released baseline@1.2.0" in s.value for s in at.success)
+    assert "1.2.0" in [r.version for r in prior_store(data_copy).releases()]
+    at.button(key="FormSubmitter:save-Save").click().run()  # the same set again: a new version, never an overwrite
+    assert any("Released baseline@1.3.0" in s.value for s in at.success)
