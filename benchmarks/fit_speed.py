@@ -44,7 +44,6 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ)
         env["PYTENSOR_FLAGS"] = f"base_compiledir={tmp}/pytensor"
-        env["NUMBA_CACHE_DIR"] = f"{tmp}/numba"
         env["XDG_CACHE_HOME"] = f"{tmp}/cache"
         cold, peak_cold, rc1 = timed_cli(env)
         warm, peak_warm, rc2 = timed_cli(env)

@@ -15,6 +15,7 @@ from riskmodel.evidence import EvidenceSet, load_evidence
 from riskmodel.fit import FitResult, fit, package_version
 from riskmodel.priors import PriorSet, load_priors
 from riskmodel.quantities import worst_case
+from riskmodel.update import update
 
 __version__ = package_version()
 

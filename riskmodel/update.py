@@ -134,7 +134,7 @@ def update(
         base.priors.reference_setting,
     ) != (new.elicitation, new.training, new.critical, new.reference_setting)
     if not changed and not contexts_changed:
-        return replace(base, priors=new, base=base, update=UpdateInfo("unchanged", ()))
+        return base  # the same assumptions: the exact fit itself (citable)
     informed = informed_parameters(base.data)
     structural = [p for p in changed if p in informed and base.priors[p].distribution != new[p].distribution]
     if structural or new.reference_setting != base.priors.reference_setting:
