@@ -136,7 +136,8 @@ if problems:
 # ------------------------------------------------------------------ fit (cached) and fast update
 try:
     base = base_fit(released.ref, released.sha256, evidence_ref, tuple(sorted(excluded)))
-    result = riskmodel.update(base, priors)
+    with st.spinner("Updating; refitting with MCMC when importance reweighting is unreliable (Pareto k > 0.7)..."):
+        result = riskmodel.update(base, priors)
 except RiskmodelError as exc:
     st.error(f"The fit failed: {exc.line()}")
     st.stop()
@@ -159,23 +160,9 @@ with left:
 with right:
     st.subheader("From training-gaming to the worst case")
     st.bar_chart(explore.funnel(result, system), x="stage", y="probability", horizontal=True)
-    st.dataframe(
-        {
-            k: {"P(W) if certain": v["p_worst_case_if_certain"], "log10 ratio": v["log10_ratio"]}
-            for k, v in report["assumptions"].items()
-        }
-    )
+    st.dataframe(explore.assumption_table(report))
 st.subheader("P(misaligned | evidence) per system")
-st.dataframe(
-    {
-        s: {
-            "posterior": d["p_misaligned"]["mean"],
-            "prior": d["p_misaligned_prior"]["mean"],
-            "P(worst case)": d["p_worst_case"]["mean"],
-        }
-        for s, d in report["per_system"].items()
-    }
-)
+st.dataframe(explore.system_table(report))
 
 st.subheader("Health")
 diag, upd = report["diagnostics"], report["update"] or {}

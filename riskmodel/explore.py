@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ALL_CONTEXTS",
     "BETA_PARAMETERS",
+    "assumption_table",
     "beta_from_interval",
     "beta_from_mean_strength",
     "decode_state",
@@ -35,6 +36,7 @@ __all__ = [
     "plot_worst_case",
     "release_priors",
     "summary_table",
+    "system_table",
 ]
 
 #: Parameters with probability support: each can be set by mean and strength or by a 90% interval.
@@ -159,7 +161,31 @@ def funnel(result: FitResult, system: str) -> pd.DataFrame:
     for j, cap in enumerate(CAPABILITIES):
         share = all_capabilities(caps[..., : j + 1], lam)
         rows.append((f"... and {cap.replace('_', ' ')}", weighted_mean(route.fillna(0.0).values * share, w)))
-    return pd.DataFrame(rows, columns=["stage", "probability"])
+    # numbered so that charts keep the order of the stages
+    return pd.DataFrame([(f"{i + 1}. {s}", p) for i, (s, p) in enumerate(rows)], columns=["stage", "probability"])
+
+
+def assumption_table(report: dict[str, Any]) -> pd.DataFrame:
+    """One row per assumption: prior and posterior mean, P(worst case) if certain vs as modeled, log10 ratio."""
+    return pd.DataFrame.from_dict(report["assumptions"], orient="index")
+
+
+def system_table(report: dict[str, Any]) -> pd.DataFrame:
+    """One row per system: P(misaligned) posterior and prior, P(worst case) and its Bayes factor."""
+    return pd.DataFrame.from_dict(
+        {
+            s: {
+                "P(misaligned)": d["p_misaligned"]["mean"],
+                "P(misaligned), prior": d["p_misaligned_prior"]["mean"],
+                "P(worst case)": d["p_worst_case"]["mean"],
+                "P(worst case) 5%": d["p_worst_case"]["lower"],
+                "P(worst case) 95%": d["p_worst_case"]["upper"],
+                "Bayes factor": d["bayes_factor_worst_case"]["value"],
+            }
+            for s, d in report["per_system"].items()
+        },
+        orient="index",
+    )
 
 
 def summary_table(report: dict[str, Any]) -> pd.DataFrame:

@@ -57,15 +57,15 @@ def all_capabilities(q: np.ndarray, strength: np.ndarray) -> np.ndarray:
     """
     q = np.clip(np.asarray(q, dtype=float), 0.0, 1.0)
     s = np.clip(np.asarray(strength, dtype=float), 0.0, 1.0 - 1e-9)[..., None, None]
-    thresholds = ndtri(q)[..., None, :]  # (..., 1, capability)
-    f = _NODES[:, None]  # (node, 1)
-    cond = ndtr((thresholds - np.sqrt(s) * f) / np.sqrt(1.0 - s))  # (..., node, capability)
-    joint = np.einsum("...nc->...n", np.log(np.clip(cond, 1e-300, 1.0)))
-    p = np.exp(joint) @ _WEIGHTS
+    scale = 1.0 / np.sqrt(1.0 - s)
+    thresholds = ndtri(q)[..., None, :] * scale  # (..., 1, capability)
+    shift = (np.sqrt(s) * scale) * _NODES[:, None]  # (..., node, 1)
+    cond = ndtr(thresholds - shift)  # (..., node, capability)
+    p = cond.prod(axis=-1) @ _WEIGHTS
     return np.minimum(p, q.min(axis=-1))
 
 
-def _route(consistency: xr.DataArray, other: xr.DataArray) -> xr.DataArray:
+def _route(consistency: np.ndarray, other: np.ndarray) -> np.ndarray:
     """P(the worst-case strategy is carried out): via consistent training-gaming, or via the other route."""
     return 1.0 - (1.0 - consistency) * (1.0 - other)
 
@@ -80,48 +80,64 @@ def worst_case(
     """Every worst-case quantity per (chain, draw, system).
 
     ``params`` holds draws of the model's parameters (posterior or prior). The overrides set an assumption to a
-    fixed value (e.g. a capability to 1: "if it were certain").
+    fixed value (e.g. a capability to 1: "if it were certain"). The arithmetic runs on plain arrays in the fixed
+    order (chain, draw, system, disposition, context) because it sits on the explorer's slider path.
     """
-    crit = context_rates(params, list(priors.critical))
-    elicit = context_rates(params, [priors.elicitation]).isel(context=0, drop=True)
-    train = context_rates(params, [priors.training]).isel(context=0, drop=True)
-    # consistency: how much of the elicited rate carries over to the weakest critical context (capped at 1)
-    ratio = np.minimum(crit / elicit, 1.0)
-    consistency = ratio.min("context")
-    if consistency_override is not None:
-        consistency = xr.full_like(consistency, consistency_override)
-    p_pre = params["p_misaligned_system"]
-    rho = params["reinforcement"]
-    tg_train_aligned = train.sel(disposition="aligned")
-    entrenched = (1.0 - p_pre) * rho * tg_train_aligned  # aligned before training, misaligned after
-    p_post = p_pre + entrenched
-    other = params["other_route"]
-    caps = params["capabilities"].copy()
-    for name, value in (capability_override or {}).items():
-        caps.loc[{"capability": name}] = value
-    p_caps = xr.apply_ufunc(
-        all_capabilities, caps, params["competence_correlation"], input_core_dims=[["capability"], []]
+    cd = ("chain", "draw")
+    intercept = params["tg_intercept"].transpose(*cd, "disposition").values
+    effect = params["context_effect"].transpose(*cd, "disposition", "feature").values
+    offset = params["system_offset"].transpose(*cd, "system").values
+    systems, dispositions = params["system_offset"]["system"].values, params["tg_intercept"]["disposition"].values
+    contexts = [*priors.critical, priors.elicitation, priors.training]
+    x = design_matrix(contexts)  # (context, feature)
+    logit = (
+        intercept[:, :, None, :, None] + np.einsum("cdef,kf->cdek", effect, x)[:, :, None] + offset[:, :, :, None, None]
     )
-    cons_mis, cons_al = consistency.sel(disposition="misaligned"), consistency.sel(disposition="aligned")
+    rates = expit(logit)  # (chain, draw, system, disposition, context)
+    n_crit = len(priors.critical)
+    crit, elicit, train = rates[..., :n_crit], rates[..., n_crit], rates[..., n_crit + 1]
+    # consistency: how much of the elicited rate carries over to the weakest critical context (capped at 1)
+    consistency = np.minimum(crit / elicit[..., None], 1.0).min(axis=-1)  # (chain, draw, system, disposition)
+    if consistency_override is not None:
+        consistency = np.full_like(consistency, consistency_override)
+    p_pre = params["p_misaligned_system"].transpose(*cd, "system").values
+    rho = params["reinforcement"].transpose(*cd).values[..., None]
+    other = params["other_route"].transpose(*cd).values[..., None]
+    entrenched = (1.0 - p_pre) * rho * train[..., 0]  # aligned before training, misaligned after
+    caps = params["capabilities"].transpose(*cd, "capability").values.copy()
+    names = list(params["capabilities"]["capability"].values)
+    for name, value in (capability_override or {}).items():
+        caps[..., names.index(name)] = value
+    p_caps = all_capabilities(caps, params["competence_correlation"].transpose(*cd).values)[..., None]
+    cons_al, cons_mis = consistency[..., 0], consistency[..., 1]
     route = p_pre * _route(cons_mis, other) + entrenched * _route(cons_al, other)
     via_consistency = p_pre * cons_mis + entrenched * cons_al
-    via_other_only = p_pre * (1.0 - cons_mis) * other + entrenched * (1.0 - cons_al) * other
-    out = xr.Dataset(
+    via_other_only = (p_pre * (1.0 - cons_mis) + entrenched * (1.0 - cons_al)) * other
+    dims = (*cd, "system")
+    ddims = (*dims, "disposition")
+    coords = {
+        "chain": params["chain"].values,
+        "draw": params["draw"].values,
+        "system": systems,
+        "disposition": dispositions,
+        "context": [c.label() for c in priors.critical],
+    }
+    return xr.Dataset(
         {
-            "p_misaligned_pre": p_pre,
-            "p_misaligned_post": p_post,
-            "consistency": consistency.drop_vars("context", errors="ignore"),
-            "p_all_capabilities": p_caps,
-            "p_worst_case": route * p_caps,
-            "p_worst_case_consistency_route": via_consistency * p_caps,
-            "p_worst_case_other_route": p_pre * other * p_caps + entrenched * other * p_caps,
-            "p_worst_case_other_route_only": via_other_only * p_caps,
-            "tg_rate_elicitation": elicit,
-            "tg_rate_training": train,
-            "tg_rate_critical": crit,
-        }
+            "p_misaligned_pre": (dims, p_pre),
+            "p_misaligned_post": (dims, p_pre + entrenched),
+            "consistency": (ddims, consistency),
+            "p_all_capabilities": (dims, np.broadcast_to(p_caps, p_pre.shape)),
+            "p_worst_case": (dims, route * p_caps),
+            "p_worst_case_consistency_route": (dims, via_consistency * p_caps),
+            "p_worst_case_other_route": (dims, (p_pre + entrenched) * other * p_caps),
+            "p_worst_case_other_route_only": (dims, via_other_only * p_caps),
+            "tg_rate_elicitation": (ddims, elicit),
+            "tg_rate_training": (ddims, train),
+            "tg_rate_critical": ((*ddims, "context"), crit),
+        },
+        coords=coords,
     )
-    return out.transpose("chain", "draw", "system", ...)
 
 
 @dataclass(frozen=True)
