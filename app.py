@@ -163,6 +163,9 @@ with right:
     st.dataframe(explore.assumption_table(report))
 st.subheader("P(misaligned | evidence) per system")
 st.dataframe(explore.system_table(report))
+st.subheader(f"Training-gaming rate per context, {system}")
+rates = explore.context_rate_table(result, system)
+st.pyplot(explore.plot_context_rates(rates))
 
 st.subheader("Health")
 diag, upd = report["diagnostics"], report["update"] or {}

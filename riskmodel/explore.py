@@ -30,9 +30,11 @@ __all__ = [
     "assumption_table",
     "beta_from_interval",
     "beta_from_mean_strength",
+    "context_rate_table",
     "decode_state",
     "encode_state",
     "funnel",
+    "plot_context_rates",
     "plot_worst_case",
     "release_priors",
     "summary_table",
@@ -186,6 +188,89 @@ def system_table(report: dict[str, Any]) -> pd.DataFrame:
         },
         orient="index",
     )
+
+
+def context_rate_table(result: FitResult, system: str) -> pd.DataFrame:
+    """Training-gaming rates per context for ``system``, with the observed data points where there are any.
+
+    Observed rows: the flagged-reasoning rate the model predicts (``p * sensitivity + (1 - p) * false_positive``,
+    mixing the two dispositions by the system's P(misaligned)) against the observed k/n with a Jeffreys 90%
+    interval. Declared contexts (elicitation, training, deployment-critical): the training-gaming rate itself.
+    """
+    from scipy import stats
+
+    from riskmodel.quantities import weighted_quantile
+
+    post, w = result.posterior, result.weights
+    rows = []
+    if "tg_rate_reasoning" in post:
+        p_mis = post["p_misaligned_system"].sel(system=system)
+        sens, fpos = post["reasoning_sensitivity"], post["reasoning_false_positive"]
+        for row in result.evidence.reasoning_rows():
+            if row.system != system:
+                continue
+            rate = post["tg_rate_reasoning"].sel(reasoning_obs=row.id)
+            mixed = p_mis * rate.sel(disposition="misaligned") + (1 - p_mis) * rate.sel(disposition="aligned")
+            flagged = mixed * sens + (1 - mixed) * fpos
+            lo, hi = weighted_quantile(flagged, [0.05, 0.95], w)
+            jeff = stats.beta(row.k + 0.5, row.n - row.k + 0.5)
+            rows.append(
+                {
+                    "context": f"{row.setting} {row.stage}: {row.context.label()}",
+                    "kind": "observed",
+                    "model_mean": weighted_mean(flagged, w),
+                    "model_lower": lo,
+                    "model_upper": hi,
+                    "observed": row.k / row.n,
+                    "observed_lower": jeff.ppf(0.05),
+                    "observed_upper": jeff.ppf(0.95),
+                }
+            )
+    q = result.quantities.sel(system=system)
+    p_pre = q["p_misaligned_pre"]
+    declared = [("elicitation", q["tg_rate_elicitation"]), ("training", q["tg_rate_training"])]
+    declared += [(f"critical: {c}", q["tg_rate_critical"].sel(context=c)) for c in q["context"].values]
+    for label, rate in declared:
+        mixed = p_pre * rate.sel(disposition="misaligned") + (1 - p_pre) * rate.sel(disposition="aligned")
+        lo, hi = weighted_quantile(mixed, [0.05, 0.95], w)
+        rows.append(
+            {
+                "context": label,
+                "kind": "declared",
+                "model_mean": weighted_mean(mixed, w),
+                "model_lower": lo,
+                "model_upper": hi,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def plot_context_rates(table: pd.DataFrame) -> Any:
+    """Model rates with 90% intervals per context, observed k/n (with Jeffreys intervals) beside them."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(table) + 1.6))
+    y = np.arange(len(table))
+    m = table["model_mean"].to_numpy()
+    err = np.clip(np.vstack([m - table["model_lower"].to_numpy(), table["model_upper"].to_numpy() - m]), 0, None)
+    ax.errorbar(m, y, xerr=err, fmt="o", label="model (90%)")
+    if "observed" in table:
+        obs = table.dropna(subset=["observed"])
+        oy = y[obs.index.to_numpy()] + 0.2
+        o = obs["observed"].to_numpy()
+        # a Jeffreys interval need not contain k/n when k = 0: draw the bar from the interval's ends
+        oerr = np.clip(np.vstack([o - obs["observed_lower"].to_numpy(), obs["observed_upper"].to_numpy() - o]), 0, None)
+        ax.errorbar(o, oy, xerr=oerr, fmt="s", color="black", label="observed k/n (90%)")
+    ax.set_yticks(y, table["context"], fontsize=7)
+    ax.set_xscale("symlog", linthresh=1e-3)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("training-gaming rate (observed rows: flagged reasoning)", fontsize=8)
+    ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
+    fig.tight_layout()
+    return fig
 
 
 def summary_table(report: dict[str, Any]) -> pd.DataFrame:

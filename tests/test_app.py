@@ -95,3 +95,22 @@ def test_save_as_new_prior_version(app, data_copy):
     at.text_input(key="changelog").set_value("same again")
     at.button(key="FormSubmitter:save-Save").click().run()  # the same set again: a new version, never an overwrite
     assert any("Released baseline@1.3.0" in s.value for s in at.success)
+
+
+def test_corrupt_prior_file_gives_an_error_panel_and_writes_nothing(app, data_copy):
+    from tests.conftest import snapshot
+
+    path = data_copy / "priors" / "baseline" / "1.1.0.toml"
+    path.write_text(path.read_text().replace("[parameters.p_misaligned]", "[parameters.p_misaligned"))
+    before = snapshot(data_copy)
+    at = app.run()
+    assert not at.exception
+    assert any("differ from the registered sha256" in e.value for e in at.error)
+    assert snapshot(data_copy) == before
+
+
+def test_context_rates_panel_shows_observed_rows(app):
+    at = app.run()
+    at.selectbox(key="system").set_value("claude-3-opus").run()
+    assert not at.exception
+    assert any("Training-gaming rate per context, claude-3-opus" in h.value for h in at.subheader)
