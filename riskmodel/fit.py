@@ -9,7 +9,6 @@ hyperparameters or counts only swaps ``pm.Data`` values.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import platform
 import threading
@@ -24,8 +23,8 @@ import xarray as xr
 
 from riskmodel.errors import FitError, InputError
 from riskmodel.evidence import EvidenceSet, load_evidence
-from riskmodel.model import NEW_SYSTEM, ModelData, build_model, model_data
-from riskmodel.priors import PARAMETERS, PriorSet, load_priors
+from riskmodel.model import NEW_SYSTEM, ModelData, build_model, draw_prior, model_data
+from riskmodel.priors import PriorSet, load_priors
 from riskmodel.quantities import worst_case
 
 __all__ = ["SAMPLER", "Diagnostics", "FitResult", "clear_compile_cache", "fit", "package_version"]
@@ -34,17 +33,6 @@ SAMPLER = "nutpie"
 TARGET_ACCEPT = 0.9
 R_HAT_MAX = 1.01
 ESS_MIN = 400
-#: Parameters whose draws the downstream arithmetic reads (kept for the prior side too).
-_PARAMS_FOR_QUANTITIES = (
-    "tg_intercept",
-    "context_effect",
-    "system_offset",
-    "p_misaligned_system",
-    "reinforcement",
-    "other_route",
-    "competence_correlation",
-    "capabilities",
-)
 
 _compiled: dict[str, Any] = {}
 _compiled_lock = threading.Lock()
@@ -145,43 +133,9 @@ def _dependency_versions() -> dict[str, str]:
     return out
 
 
-_prior_cache: dict[tuple[str, bytes, int, int], xr.Dataset] = {}
-
-
 def _prior_draws(data: ModelData, draws: int, seed: int) -> xr.Dataset:
-    """Draws from the model without its likelihood terms (the prior side of every Bayes factor).
-
-    They depend only on the prior set (not the evidence counts), so they are cached per structure, hyperparameters,
-    draws and seed.
-    """
-    import pymc as pm
-
-    key = (data.structure_key(likelihood=False), data.prior_hyper.tobytes(), draws, seed)
-    with _compiled_lock:
-        if key in _prior_cache:
-            return _prior_cache[key]
-    model = build_model(data, likelihood=False)
-    names = [v for v in dict.fromkeys([*_PARAMS_FOR_QUANTITIES, *PARAMETERS]) if v in model.named_vars]
-    pymc_log = logging.getLogger("pymc")
-    level = pymc_log.level
-    pymc_log.setLevel(logging.WARNING)  # silence the "Sampling: [...]" info line
-    try:
-        dt = pm.sample_prior_predictive(
-            draws=draws,
-            model=model,
-            var_names=names,
-            random_seed=seed,
-            compile_kwargs={"mode": "FAST_COMPILE"},
-        )
-    finally:
-        pymc_log.setLevel(level)
-    prior = dt["prior"].to_dataset()
-    prior = prior.assign_coords(chain=[0], draw=np.arange(draws))
-    with _compiled_lock:
-        if len(_prior_cache) > 32:
-            _prior_cache.clear()
-        _prior_cache[key] = prior
-    return prior
+    """Draws from the model without its likelihood terms (the prior side of every Bayes factor)."""
+    return draw_prior(data, draws, seed)
 
 
 @dataclass

@@ -111,3 +111,29 @@ def test_result_is_a_datatree_with_provenance(default_fit, tmp_path):
     tree.to_netcdf(path)
     back = xr.open_datatree(path)
     assert back.attrs["citation"] == default_fit.citation()
+
+
+@pytest.mark.slow
+def test_numpy_prior_draws_match_pymc_prior_predictive():
+    """draw_prior (numpy) samples the same likelihood-free model as PyMC's prior predictive."""
+    import pymc as pm
+
+    from riskmodel.evidence import load_evidence
+    from riskmodel.model import build_model, draw_prior, model_data
+
+    data = model_data(load_priors("baseline@1.1.0", root=ROOT), load_evidence("published-evals@1.0.0", root=ROOT))
+    ours = draw_prior(data, 20000, seed=5)
+    model = build_model(data, likelihood=False)
+    names = [v for v in ours.data_vars if v in model.named_vars]
+    theirs = pm.sample_prior_predictive(draws=20000, model=model, var_names=names, random_seed=6,
+                                        compile_kwargs={"mode": "FAST_COMPILE"})["prior"]
+    assert set(names) == set(ours.data_vars)
+    for name in names:
+        a = ours[name].values.reshape(20000, -1)
+        b = theirs[name].values.reshape(20000, -1)
+        assert a.shape == b.shape, name
+        for j in range(a.shape[1]):
+            if np.ptp(b[:, j]) == 0:
+                assert np.ptp(a[:, j]) == 0 and a[0, j] == b[0, j], name
+                continue
+            assert stats.ks_2samp(a[:, j], b[:, j]).pvalue > 1e-4, (name, j)
