@@ -143,3 +143,15 @@ def test_human_output_has_summary_and_citation(default_fit, capsys):
     out = capsys.readouterr().out
     assert "P(worst case)" in out and "per system" in out and "claude-3-opus" in out
     assert out.strip().splitlines()[-1] == default_fit.citation()
+
+
+@pytest.mark.slow
+def test_cite_and_compare(default_fit, capsys):
+    assert main(["cite", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == default_fit.citation() and "@misc{riskmodel_baseline_1_1_0_new_1" in out
+    assert main(["compare", "baseline@1.0.0", "baseline@1.1.0", "--draws", "300", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    header = out.splitlines()[0]
+    assert "baseline@1.0.0" in header and "baseline@1.1.0" in header
+    assert "log10 P(W) if coordination certain" in out and out.count("P(worst case) = ") == 2

@@ -125,8 +125,9 @@ def test_numpy_prior_draws_match_pymc_prior_predictive():
     ours = draw_prior(data, 20000, seed=5)
     model = build_model(data, likelihood=False)
     names = [v for v in ours.data_vars if v in model.named_vars]
-    theirs = pm.sample_prior_predictive(draws=20000, model=model, var_names=names, random_seed=6,
-                                        compile_kwargs={"mode": "FAST_COMPILE"})["prior"]
+    theirs = pm.sample_prior_predictive(
+        draws=20000, model=model, var_names=names, random_seed=6, compile_kwargs={"mode": "FAST_COMPILE"}
+    )["prior"]
     assert set(names) == set(ours.data_vars)
     for name in names:
         a = ours[name].values.reshape(20000, -1)
