@@ -152,17 +152,17 @@ def funnel(result: FitResult, system: str) -> pd.DataFrame:
     tg = p_pre * q["tg_rate_elicitation"].sel(disposition="misaligned") + (1 - p_pre) * q["tg_rate_elicitation"].sel(
         disposition="aligned"
     )
-    route = q["p_worst_case"] / q["p_all_capabilities"].where(q["p_all_capabilities"] > 0)
+    route = q["p_misaligned_and_route"]
     rows = [
         ("training-gaming (elicitation context)", weighted_mean(tg, w)),
         ("misaligned after training", weighted_mean(q["p_misaligned_post"], w)),
-        ("... and carries out the plan (consistency or other route)", weighted_mean(route.fillna(0.0), w)),
+        ("... and carries out the plan (consistency or other route)", weighted_mean(route, w)),
     ]
     caps = post["capabilities"].transpose("chain", "draw", "capability").values
     lam = post["competence_correlation"].values
     for j, cap in enumerate(CAPABILITIES):
         share = all_capabilities(caps[..., : j + 1], lam)
-        rows.append((f"... and {cap.replace('_', ' ')}", weighted_mean(route.fillna(0.0).values * share, w)))
+        rows.append((f"... and {cap.replace('_', ' ')}", weighted_mean(route.values * share, w)))
     # numbered so that charts keep the order of the stages
     return pd.DataFrame([(f"{i + 1}. {s}", p) for i, (s, p) in enumerate(rows)], columns=["stage", "probability"])
 

@@ -14,7 +14,7 @@ import xarray as xr
 from numpy.polynomial.hermite_e import hermegauss
 from scipy.special import expit, ndtr, ndtri
 
-from riskmodel.features import DESIGN_COLUMNS, Context, design_matrix
+from riskmodel.features import design_matrix
 from riskmodel.priors import PriorSet
 
 __all__ = [
@@ -22,7 +22,6 @@ __all__ = [
     "IntervalSummary",
     "all_capabilities",
     "bayes_factor",
-    "context_rates",
     "exceedance",
     "summarize",
     "weighted_mean",
@@ -34,17 +33,6 @@ __all__ = [
 EXCEEDANCE_LEVELS: tuple[float, ...] = (0.01, 0.05, 0.10)
 _NODES, _WEIGHTS = hermegauss(48)
 _WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
-
-
-def context_rates(params: xr.Dataset, contexts: list[Context]) -> xr.DataArray:
-    """Training-gaming probability per (chain, draw, system, disposition, context) at the reference setting."""
-    x = xr.DataArray(
-        design_matrix(contexts),
-        dims=("context", "feature"),
-        coords={"context": [c.label() for c in contexts], "feature": list(DESIGN_COLUMNS)},
-    )
-    logit = params["tg_intercept"] + xr.dot(params["context_effect"], x, dim="feature") + params["system_offset"]
-    return xr.apply_ufunc(expit, logit)
 
 
 def all_capabilities(q: np.ndarray, strength: np.ndarray) -> np.ndarray:
@@ -128,6 +116,7 @@ def worst_case(
             "p_misaligned_post": (dims, p_pre + entrenched),
             "consistency": (ddims, consistency),
             "p_all_capabilities": (dims, np.broadcast_to(p_caps, p_pre.shape)),
+            "p_misaligned_and_route": (dims, route),
             "p_worst_case": (dims, route * p_caps),
             "p_worst_case_consistency_route": (dims, via_consistency * p_caps),
             "p_worst_case_other_route": (dims, (p_pre + entrenched) * other * p_caps),

@@ -212,26 +212,23 @@ class Store:
         """Path of the registry file."""
         return self.root / REGISTRY_FILE
 
-    def _display(self, path: Path) -> str:
-        return str(path)
-
     def releases(self) -> list[Release]:
         """Every registered release, sorted by name and version."""
         path = self.registry_path
         if not path.is_file():
-            raise RegistryError("registry file not found", file=self._display(path))
+            raise RegistryError("registry file not found", file=str(path))
         try:
             doc = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise RegistryError(f"not valid TOML ({exc})", file=self._display(path)) from None
+            raise RegistryError(f"not valid TOML ({exc})", file=str(path)) from None
         rows = doc.get("release", [])
         if not isinstance(rows, list):
-            raise RegistryError("must be an array of [[release]] tables", file=self._display(path), field="release")
+            raise RegistryError("must be an array of [[release]] tables", file=str(path), field="release")
         out = []
         for i, row in enumerate(rows):
             field = f"release[{i}]"
             if not isinstance(row, dict):
-                raise RegistryError("must be a table", file=self._display(path), field=field)
+                raise RegistryError("must be a table", file=str(path), field=field)
             try:
                 rel = Release(
                     name=str(row["name"]),
@@ -242,12 +239,12 @@ class Store:
                     deprecated=str(row.get("deprecated", "")),
                 )
             except KeyError as exc:
-                raise RegistryError(f"missing field {exc.args[0]!r}", file=self._display(path), field=field) from None
-            check_name(rel.name, file=self._display(path), field=f"{field}.name")
-            parse_version(rel.version, file=self._display(path), field=f"{field}.version")
+                raise RegistryError(f"missing field {exc.args[0]!r}", file=str(path), field=field) from None
+            check_name(rel.name, file=str(path), field=f"{field}.name")
+            parse_version(rel.version, file=str(path), field=f"{field}.version")
             if rel.path != f"{rel.name}/{rel.version}.toml":
                 raise RegistryError(
-                    f"path must be {rel.name}/{rel.version}.toml", file=self._display(path), field=f"{field}.path"
+                    f"path must be {rel.name}/{rel.version}.toml", file=str(path), field=f"{field}.path"
                 )
             out.append(rel)
         return sorted(out, key=lambda r: r.key)
@@ -274,13 +271,13 @@ class Store:
         try:
             data = path.read_bytes()
         except FileNotFoundError:
-            raise RegistryError("released file is missing", file=self._display(path)) from None
+            raise RegistryError("released file is missing", file=str(path)) from None
         digest = sha256_bytes(data)
         if digest != release.sha256:
             raise RegistryError(
                 f"bytes differ from the registered sha256 {release.sha256[:12]}... (now {digest[:12]}...): a released "
                 "file must never change; restore it or release a new version",
-                file=self._display(path),
+                file=str(path),
                 field="sha256",
             )
         return data
@@ -335,7 +332,7 @@ class Store:
             except FileExistsError:
                 raise RegistryError(
                     "an unregistered file already exists at this path; it is left untouched",
-                    file=self._display(target),
+                    file=str(target),
                 ) from None
             rel = Release(name, version, rel_path, sha256_bytes(data), dt.date.today().isoformat())
             self._write_registry([*existing, rel])
