@@ -5,13 +5,18 @@ An evidence file ``evidence/NAME/VERSION.toml`` has a header (name, version, dat
 context features, what was measured, ``k`` and ``n`` (absent when the paper gives only a rate), the rate and where it
 was read. Rows with a rate but no ``n`` are *reference-only*: they are shown beside the fit but never enter the
 likelihood, because inventing an ``n`` would invent precision.
+
+Capability evidence (in-context scheming counts, :data:`CAPABILITY_EVIDENCE`) enters the likelihood only for the
+sources switched on, by ``capability_likelihood = true`` in the source's ``[sources.ID]`` table or by
+:meth:`EvidenceSet.with_capability_likelihood`; otherwise it is reference-only. The measurement model is in
+``docs/evidence.md``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +25,7 @@ from riskmodel.features import VOCABULARY, Context
 from riskmodel.registry import Store, data_root, load_versioned, parse_versioned_toml, sha256_bytes
 
 __all__ = [
+    "CAPABILITY_EVIDENCE",
     "CONDITIONS",
     "QUANTITIES",
     "CompliancePair",
@@ -39,6 +45,14 @@ QUANTITIES: dict[str, str] = {
     "disabled_oversight": "share of episodes in which the system disabled its oversight (in-context scheming)",
     "attempted_self_exfiltration": "share of episodes with an attempted self-exfiltration (in-context scheming)",
     "behavioral_scheming": "behaves differently when told it is tested vs deployed (in-context scheming)",
+}
+#: Capability-evidence quantity -> the capability assumption it informs (see docs/evidence.md for why). Every one
+#: is an in-context scheming behaviour of ME24: shown with a goal at odds with the developer's in the prompt, it
+#: demonstrates that the system can strategize about oversight, exfiltration and evaluations when misaligned.
+CAPABILITY_EVIDENCE: dict[str, str] = {
+    "disabled_oversight": "cross_context_strategizing",
+    "attempted_self_exfiltration": "cross_context_strategizing",
+    "behavioral_scheming": "cross_context_strategizing",
 }
 CONDITIONS: tuple[str, ...] = ("training", "unmonitored", "gap", "nudged", "no_nudge", "testing_vs_deployment")
 _ROW_FIELDS = {
@@ -137,6 +151,10 @@ class EvidenceSet:
     path: str = ""
     released: bool = False
     excluded: frozenset[str] = field(default_factory=frozenset)
+    #: Sources whose file says ``capability_likelihood = true``.
+    capability_in_file: frozenset[str] = field(default_factory=frozenset)
+    #: Sources whose capability rows enter the likelihood (None: as the file says).
+    capability_override: frozenset[str] | None = None
 
     @property
     def ref(self) -> str:
@@ -169,9 +187,41 @@ class EvidenceSet:
             cells.setdefault(key(r), {})[r.condition] = r
         return [CompliancePair(c.get("training"), c.get("unmonitored")) for c in cells.values()]
 
+    @property
+    def capability_sources(self) -> frozenset[str]:
+        """Sources whose capability evidence enters the likelihood (optional capability terms)."""
+        return self.capability_in_file if self.capability_override is None else self.capability_override
+
+    def capability_rows(self) -> list[EvidenceRow]:
+        """Capability-evidence counts of the switched-on sources: the optional capability likelihood."""
+        on = self.capability_sources
+        return [r for r in self.active_rows if r.quantity in CAPABILITY_EVIDENCE and r.has_counts and r.source in on]
+
+    def with_capability_likelihood(self, sources: bool | set[str] | frozenset[str] = True) -> EvidenceSet:
+        """A copy with the capability likelihood switched on for ``sources``, off for the others.
+
+        ``True``: every source that has capability-evidence counts; ``False``: none. The choice is part of the subset
+        hash when it differs from the file's ``capability_likelihood`` flags.
+        """
+        has = {r.source for r in self.rows if r.quantity in CAPABILITY_EVIDENCE and r.has_counts}
+        if sources is True:
+            chosen = frozenset(has)
+        elif sources is False:
+            chosen = frozenset()
+        else:
+            chosen = frozenset(sources)
+            bad = sorted(chosen - has)
+            if bad:
+                raise EvidenceError(
+                    f"source {bad[0]!r} has no capability-evidence counts",
+                    file=self.path,
+                    field="capability_likelihood",
+                )
+        return replace(self, capability_override=chosen)
+
     def likelihood_rows(self) -> list[EvidenceRow]:
-        """Every row that enters the core likelihood."""
-        ids = {r.id for r in self.reasoning_rows()}
+        """Every row that enters the likelihood (core, and capability rows of switched-on sources)."""
+        ids = {r.id for r in self.reasoning_rows()} | {r.id for r in self.capability_rows()}
         for p in self.compliance_pairs():
             ids |= {r.id for r in (p.training, p.unmonitored) if r is not None}
         return [r for r in self.active_rows if r.id in ids]
@@ -190,34 +240,26 @@ class EvidenceSet:
         unknown = sorted(set(row_ids) - {r.id for r in self.rows})
         if unknown:
             raise EvidenceError(f"no row with id {unknown[0]!r}", file=self.path, field="row")
-        return EvidenceSet(
-            self.name,
-            self.version,
-            self.date,
-            self.summary,
-            self.changelog,
-            self.sources,
-            self.rows,
-            self.sha256,
-            self.path,
-            self.released,
-            frozenset(row_ids) | self.excluded,
-        )
+        return replace(self, excluded=frozenset(row_ids) | self.excluded)
 
     @property
     def subset_sha256(self) -> str:
         """Hash naming the active subset (equals the file hash when nothing is switched off)."""
-        if not self.excluded:
+        cap = self.capability_sources
+        if not self.excluded and cap == self.capability_in_file:
             return self.sha256
-        return sha256_bytes((self.sha256 + "|" + ",".join(sorted(self.excluded))).encode())
+        text = self.sha256 + "|" + ",".join(sorted(self.excluded))
+        if cap != self.capability_in_file:
+            text += "|capability:" + ",".join(sorted(cap))
+        return sha256_bytes(text.encode())
 
 
 def reference_reason(row: EvidenceRow) -> str:
-    """Why a row is not in the core likelihood."""
+    """Why a row is not in the likelihood."""
     if not row.has_counts:
         return "rate without n: reference only (no n is invented)"
-    if row.quantity in ("disabled_oversight", "attempted_self_exfiltration", "behavioral_scheming"):
-        return "capability evidence: not connected to the core likelihood"
+    if row.quantity in CAPABILITY_EVIDENCE:
+        return f"capability evidence: capability likelihood switched off for {row.source}"
     return "condition not used by the core likelihood"
 
 
@@ -331,10 +373,19 @@ def parse_evidence(
     if not isinstance(src, dict) or not src:
         raise EvidenceError("missing [sources] table", file=file, field="sources")
     sources = {}
+    capability_on = set()
     for sid, s in src.items():
         if not isinstance(s, dict):
             raise EvidenceError("must be a table with a citation", file=file, field=f"sources.{sid}")
+        unknown_src = sorted(set(s) - {"citation", "capability_likelihood"})
+        if unknown_src:
+            raise EvidenceError(f"unknown field {unknown_src[0]!r}", file=file, field=f"sources.{sid}")
         sources[sid] = _str(s, "citation", file, f"sources.{sid}.")
+        flag = s.get("capability_likelihood", False)
+        if not isinstance(flag, bool):
+            raise EvidenceError("must be true or false", file=file, field=f"sources.{sid}.capability_likelihood")
+        if flag:
+            capability_on.add(sid)
     rows_doc = doc.get("row")
     if not isinstance(rows_doc, list) or not rows_doc:
         raise EvidenceError("needs at least one [[row]]", file=file, field="row")
@@ -365,7 +416,22 @@ def parse_evidence(
                 field=f"row[{r.id}]",
             )
         seen_keys[key] = r.id
-    return EvidenceSet(**header, sources=sources, rows=rows, sha256=sha256, path=file, released=released)
+    for sid in sorted(capability_on):
+        if not any(r.source == sid and r.quantity in CAPABILITY_EVIDENCE and r.has_counts for r in rows):
+            raise EvidenceError(
+                "capability_likelihood = true but the source has no capability-evidence counts",
+                file=file,
+                field=f"sources.{sid}.capability_likelihood",
+            )
+    return EvidenceSet(
+        **header,
+        sources=sources,
+        rows=rows,
+        sha256=sha256,
+        path=file,
+        released=released,
+        capability_in_file=frozenset(capability_on),
+    )
 
 
 def evidence_store(root: Path | None = None) -> Store:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pymc as pm
@@ -17,7 +17,7 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from riskmodel.errors import EvidenceError
-from riskmodel.evidence import EvidenceSet
+from riskmodel.evidence import CAPABILITY_EVIDENCE, EvidenceSet
 from riskmodel.features import DESIGN_COLUMNS, SHARED_EFFECTS, design_matrix
 from riskmodel.priors import CAPABILITIES, PARAMETERS, PriorSet
 
@@ -54,6 +54,11 @@ class ModelData:
     prior_hyper: np.ndarray
     counts_reasoning: np.ndarray  # (2, reasoning_obs): k, n
     counts_pair: np.ndarray  # (4, pair): k_train, n_train, k_unmonitored, n_unmonitored (0 of 0 when absent)
+    # Optional capability likelihood, one group per (capability, system) with switched-on capability evidence:
+    cap_index: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # capability of each group
+    cap_system: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # system of each group
+    #: (2, capability_obs): log P(counts | has the capability) = -sum log(n + 1), and P(counts | lacks it) (1 or 0)
+    capability_evidence: np.ndarray = field(default_factory=lambda: np.zeros((2, 0)))
 
     def structure_key(self, likelihood: bool) -> str:
         """Hash of everything that changes the graph (not the data): same key, same compiled sampler."""
@@ -75,6 +80,8 @@ class ModelData:
                 )
             ],
         }
+        if self.cap_index.size:  # absent otherwise, so the key of a model without capability terms is unchanged
+            doc["capability"] = [self.cap_index.tolist(), self.cap_system.tolist()]
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
     def data_values(self, likelihood: bool) -> dict[str, np.ndarray]:
@@ -84,6 +91,8 @@ class ModelData:
             out["counts_reasoning"] = self.counts_reasoning
         if likelihood and self.counts_pair.shape[1]:
             out["counts_pair"] = self.counts_pair
+        if likelihood and self.cap_index.size:
+            out["capability_evidence"] = self.capability_evidence
         return out
 
     def size(self, param: str) -> int:
@@ -126,6 +135,18 @@ def model_data(priors: PriorSet, evidence: EvidenceSet) -> ModelData:
     # divergences): that system anchors the intercepts and the others, the new one included, differ by offsets.
     with_data = {r.system for r in reasoning} | {p.row.system for p in pairs if p.training}
     offset_mask = np.array([0.0 if len(with_data) == 1 and s in with_data else 1.0 for s in systems])
+    # capability evidence: one group per (capability, system); see docs/evidence.md for the measurement model
+    groups: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    for r in evidence.capability_rows():
+        groups.setdefault((CAPABILITY_EVIDENCE[r.quantity], r.system), []).append((r.k, r.n))  # type: ignore[arg-type]
+    if groups:
+        coords["capability_obs"] = [f"{cap}|{s}" for cap, s in groups]
+    cap_ev = np.array(
+        [
+            [-sum(np.log(n + 1.0) for _, n in kn) for kn in groups.values()],
+            [float(all(k == 0 for k, _ in kn)) for kn in groups.values()],
+        ]
+    ).reshape(2, -1)
     hyper_index: dict[str, int] = {}
     values: list[float] = []
     for name in PARAMETERS:
@@ -146,6 +167,9 @@ def model_data(priors: PriorSet, evidence: EvidenceSet) -> ModelData:
         prior_hyper=np.array(values, dtype=float),
         counts_reasoning=np.array([[r.k for r in reasoning], [r.n for r in reasoning]], dtype=np.int64).reshape(2, -1),
         counts_pair=np.array([p.counts() for p in pairs], dtype=np.int64).reshape(-1, 4).T,
+        cap_index=np.array([CAPABILITIES.index(cap) for cap, _ in groups], dtype=np.int64),
+        cap_system=np.array([sys_idx[s] for _, s in groups], dtype=np.int64),
+        capability_evidence=cap_ev,
     )
 
 
@@ -277,6 +301,17 @@ def build_model(data: ModelData, *, likelihood: bool = True) -> pm.Model:
             onehot = np.eye(n_sys)[data.sys_pair]
             ll_system = ll_system + pt.dot(onehot.T, ll_t.T)
             pm.Potential("complied_unmonitored", _binomial_logp(counts[2], counts[3], c).sum())
+        if likelihood and data.cap_index.size:
+            # Optional capability likelihood: each (capability, system) group is a latent "has the capability"
+            # indicator with P = q_a, marginalized. With it, the per-episode rate is Uniform(0, 1) (so the counts
+            # have probability prod 1/(n+1)); without it the behaviour never occurs (probability 1 if every k is 0).
+            ev = pm.Data("capability_evidence", data.capability_evidence)
+            q = pt.stack([prm[c] for c in CAPABILITIES])[data.cap_index]
+            has = pt.log(q) + ev[0]
+            lacks = pt.log1p(-q) + pt.log(pt.maximum(ev[1], 1e-300))
+            ll_cap = pt.switch(ev[1] > 0, pt.logaddexp(has, lacks), has)
+            pm.Potential("capability_evidence_loglik", ll_cap.sum())
+            pm.Deterministic("p_capability_group", pt.exp(has - ll_cap), dims="capability_obs")
         joint = log_w[None, :] + ll_system  # (system, disposition)
         log_marginal = pt.logsumexp(joint, axis=1)  # (system,)
         if likelihood:

@@ -54,7 +54,8 @@ def informed_parameters(data: ModelData) -> frozenset[str]:
 
     The context layer and the disposition are informed when any training-gaming or training-compliance count is
     selected; the reasoning-measurement parameters only with reasoning counts; compliance parameters only with
-    compliance counts; the causal, worst-case and capability assumptions never (until capability evidence exists).
+    compliance counts; a capability assumption only when capability evidence for it is switched on (the optional
+    capability likelihood, see ``docs/evidence.md``); the causal and worst-case assumptions never.
     """
     has_reasoning = bool(len(data.coords["reasoning_obs"]))
     has_pairs = bool(len(data.coords["pair"]))
@@ -72,6 +73,7 @@ def informed_parameters(data: ModelData) -> frozenset[str]:
             out.add(name)
         elif name == "baseline_compliance" and has_pairs:
             out.add(name)
+    out |= {CAPABILITIES[i] for i in np.unique(data.cap_index)}
     return frozenset(out)
 
 
