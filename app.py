@@ -156,7 +156,7 @@ c4.metric("Bayes factor", f"{bf['value']:.3g}")
 st.caption("Exceedance P(P(worst case) > x): " + ", ".join(f"{k}: {v:.3g}" for k, v in report["exceedance"].items()))
 left, right = st.columns(2)
 with left:
-    st.pyplot(explore.plot_worst_case(result, system))
+    st.vega_lite_chart(explore.worst_case_chart(explore.worst_case_ecdf(result, system), system))
 with right:
     st.subheader("From training-gaming to the worst case")
     st.bar_chart(explore.funnel(result, system), x="stage", y="probability", horizontal=True)
@@ -165,7 +165,7 @@ st.subheader("P(misaligned | evidence) per system")
 st.dataframe(explore.system_table(report))
 st.subheader(f"Training-gaming rate per context, {system}")
 rates = explore.context_rate_table(result, system)
-st.pyplot(explore.plot_context_rates(rates))
+st.vega_lite_chart(explore.context_rate_chart(rates))
 
 st.subheader("Health")
 diag, upd = report["diagnostics"], report["update"] or {}

@@ -6,6 +6,7 @@ for fast updates and the densities used for importance reweighting all read this
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -103,6 +104,13 @@ def _write_cache(cache: dict[str, dict[str, float]]) -> None:
         pass
 
 
+@functools.cache
+def _preliz_version() -> str:
+    from importlib.metadata import version
+
+    return version("preliz")
+
+
 def elicit_interval(
     family: str, low: float, high: float, *, mass: float = 0.9, file: str | None = None, field: str = "interval90"
 ) -> dict[str, float]:
@@ -129,9 +137,7 @@ def elicit_interval(
         z = float(stats.norm.ppf(0.5 + mass / 2))
         return {"mu": (low + high) / 2, "sigma": (high - low) / (2 * z)}
 
-    from importlib.metadata import version
-
-    key = f"{family}|{low!r}|{high!r}|{mass!r}|preliz {version('preliz')}"
+    key = f"{family}|{low!r}|{high!r}|{mass!r}|preliz {_preliz_version()}"
     cache = _read_cache()
     if key in cache:
         return dict(cache[key])

@@ -18,7 +18,7 @@ from riskmodel.distributions import elicit_interval
 from riskmodel.errors import InputError, PriorError, RegistryError
 from riskmodel.features import VOCABULARY, Context
 from riskmodel.priors import CAPABILITIES, PARAMETERS, ParamPrior, PriorSet, parse_priors, prior_store
-from riskmodel.quantities import all_capabilities, weighted_mean
+from riskmodel.quantities import weighted_mean
 from riskmodel.registry import Release, format_version
 
 if TYPE_CHECKING:
@@ -30,15 +30,16 @@ __all__ = [
     "assumption_table",
     "beta_from_interval",
     "beta_from_mean_strength",
+    "context_rate_chart",
     "context_rate_table",
     "decode_state",
     "encode_state",
     "funnel",
-    "plot_context_rates",
-    "plot_worst_case",
     "release_priors",
     "summary_table",
     "system_table",
+    "worst_case_chart",
+    "worst_case_ecdf",
 ]
 
 #: Parameters with probability support: each can be set by mean and strength or by a 90% interval.
@@ -70,7 +71,7 @@ def beta_from_interval(base: ParamPrior, low: float, high: float) -> ParamPrior:
 
 
 # ---------------------------------------------------------------------------------------------- shareable state
-_NUM = r"([0-9]*\.?[0-9]+(?:e-?[0-9]+)?)"
+_NUM = r"([0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)"
 _MEAN_RE = re.compile(rf"^m{_NUM}s{_NUM}$")
 _INTERVAL_RE = re.compile(rf"^i{_NUM}-{_NUM}$")
 _BETA_RE = re.compile(rf"^b{_NUM},{_NUM}$")
@@ -88,9 +89,10 @@ def encode_state(
         if (p.distribution, p.params) == (base[name].distribution, base[name].params):
             continue
         if p.interval90 is not None:
-            out[f"p.{name}"] = f"i{p.interval90[0]:.6g}-{p.interval90[1]:.6g}"
+            # full precision (repr): rounding could turn a valid value into one decode_state refuses (0.9999995 -> 1)
+            out[f"p.{name}"] = f"i{float(p.interval90[0])!r}-{float(p.interval90[1])!r}"
         else:
-            out[f"p.{name}"] = f"b{p.params['alpha']:.6g},{p.params['beta']:.6g}"
+            out[f"p.{name}"] = f"b{float(p.params['alpha'])!r},{float(p.params['beta'])!r}"
     if priors.critical != base.critical:
         out["critical"] = ";".join(f"{c.value_conflict},{c.training_info},{c.scratchpad}" for c in priors.critical)
     if excluded:
@@ -146,7 +148,6 @@ def funnel(result: FitResult, system: str) -> pd.DataFrame:
     carried out: consistency or other route), then each capability added in turn (with the competence factor).
     """
     q = result.quantities.sel(system=system)
-    post = result.posterior
     w = result.weights
     p_pre = q["p_misaligned_pre"]
     tg = p_pre * q["tg_rate_elicitation"].sel(disposition="misaligned") + (1 - p_pre) * q["tg_rate_elicitation"].sel(
@@ -158,11 +159,9 @@ def funnel(result: FitResult, system: str) -> pd.DataFrame:
         ("misaligned after training", weighted_mean(q["p_misaligned_post"], w)),
         ("... and carries out the plan (consistency or other route)", weighted_mean(route, w)),
     ]
-    caps = post["capabilities"].transpose("chain", "draw", "capability").values
-    lam = post["competence_correlation"].values
-    for j, cap in enumerate(CAPABILITIES):
-        share = all_capabilities(caps[..., : j + 1], lam)
-        rows.append((f"... and {cap.replace('_', ' ')}", weighted_mean(route.values * share, w)))
+    for cap in CAPABILITIES:
+        through = q["p_capabilities_through"].sel(capability=cap)
+        rows.append((f"... and {cap.replace('_', ' ')}", weighted_mean(route * through, w)))
     # numbered so that charts keep the order of the stages
     return pd.DataFrame([(f"{i + 1}. {s}", p) for i, (s, p) in enumerate(rows)], columns=["stage", "probability"])
 
@@ -245,32 +244,50 @@ def context_rate_table(result: FitResult, system: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def plot_context_rates(table: pd.DataFrame) -> Any:
-    """Model rates with 90% intervals per context, observed k/n (with Jeffreys intervals) beside them."""
-    import matplotlib
+def context_rate_chart(table: pd.DataFrame) -> dict[str, Any]:
+    """Model rates with 90% intervals per context, observed k/n (with Jeffreys intervals) beside them.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(table) + 1.6))
-    y = np.arange(len(table))
-    m = table["model_mean"].to_numpy()
-    err = np.clip(np.vstack([m - table["model_lower"].to_numpy(), table["model_upper"].to_numpy() - m]), 0, None)
-    ax.errorbar(m, y, xerr=err, fmt="o", label="model (90%)")
+    A Vega-Lite specification (``st.vega_lite_chart``): the browser draws it, so a rerun of the explorer does no
+    plotting on the server. Rates are clipped at 1e-4 for the log axis.
+    """
+    model = table[["context", "model_mean", "model_lower", "model_upper"]].set_axis(
+        ["context", "rate", "lower", "upper"], axis=1
+    )
+    parts = [model.assign(source="model (90%)")]
     if "observed" in table:
-        obs = table.dropna(subset=["observed"])
-        oy = y[obs.index.to_numpy()] + 0.2
-        o = obs["observed"].to_numpy()
-        # a Jeffreys interval need not contain k/n when k = 0: draw the bar from the interval's ends
-        oerr = np.clip(np.vstack([o - obs["observed_lower"].to_numpy(), obs["observed_upper"].to_numpy() - o]), 0, None)
-        ax.errorbar(o, oy, xerr=oerr, fmt="s", color="black", label="observed k/n (90%)")
-    ax.set_yticks(y, table["context"], fontsize=7)
-    ax.set_xscale("symlog", linthresh=1e-3)
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("training-gaming rate (observed rows: flagged reasoning)", fontsize=8)
-    ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
-    fig.tight_layout()
-    return fig
+        obs = table.dropna(subset=["observed"])[["context", "observed", "observed_lower", "observed_upper"]]
+        parts.append(obs.set_axis(["context", "rate", "lower", "upper"], axis=1).assign(source="observed k/n (90%)"))
+    data = pd.concat(parts, ignore_index=True)
+    data[["rate", "lower", "upper"]] = data[["rate", "lower", "upper"]].clip(lower=1e-4)
+    log = {"type": "log", "domain": [1e-4, 1]}
+    y = {"field": "context", "type": "nominal", "sort": list(dict.fromkeys(table["context"])), "title": None}
+    common = {
+        "y": y,
+        "yOffset": {"field": "source", "type": "nominal"},
+        "color": {"field": "source", "type": "nominal", "title": None, "legend": {"orient": "top"}},
+    }
+    return {
+        "data": {"values": data.to_dict(orient="records")},
+        "height": {"step": 22},
+        "layer": [
+            {
+                "mark": "rule",
+                "encoding": {
+                    **common,
+                    "x": {"field": "lower", "type": "quantitative", "scale": log, "title": "training-gaming rate"},
+                    "x2": {"field": "upper"},
+                },
+            },
+            {
+                "mark": {"type": "point", "filled": True},
+                "encoding": {
+                    **common,
+                    "x": {"field": "rate", "type": "quantitative", "scale": log},
+                    "tooltip": [{"field": f} for f in ("context", "source", "rate", "lower", "upper")],
+                },
+            },
+        ],
+    }
 
 
 def summary_table(report: dict[str, Any]) -> pd.DataFrame:
@@ -315,28 +332,38 @@ def table_csv(table: pd.DataFrame, stamp: str) -> bytes:
     return buf.getvalue().encode()
 
 
-def plot_worst_case(result: FitResult, system: str) -> Any:
-    """ECDF of P(worst case) draws, prior vs posterior, on a log axis (a matplotlib Figure)."""
-    import matplotlib
+def worst_case_ecdf(result: FitResult, system: str, points: int = 200) -> pd.DataFrame:
+    """ECDF of P(worst case) for ``system``, prior and posterior (importance-weighted), at ``points`` levels each."""
+    from riskmodel.quantities import weighted_quantile
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.2))
+    levels = np.linspace(0.0, 1.0, points)
+    rows = []
     for label, draws, w in (
         ("prior", result.prior_quantities["p_worst_case"].sel(system=system), result.prior_weights),
         ("posterior", result.quantities["p_worst_case"].sel(system=system), result.weights),
     ):
-        x = np.asarray(draws).ravel()
-        order = np.argsort(x)
-        cum = np.cumsum(np.full(x.size, 1.0 / x.size) if w is None else w.ravel()[order])
-        ax.step(np.clip(x[order], 1e-7, 1), cum, where="post", label=label)
-    ax.set_xscale("log")
-    ax.set_xlabel(f"P(worst case) for system '{system}'")
-    ax.set_ylabel("cumulative probability")
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    return fig
+        x = np.clip(weighted_quantile(draws, list(levels), w), 1e-7, 1.0)
+        rows.append(pd.DataFrame({"p_worst_case": x, "cumulative": levels, "distribution": label}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def worst_case_chart(ecdf: pd.DataFrame, system: str) -> dict[str, Any]:
+    """ECDF of P(worst case), prior vs posterior, on a log axis (a Vega-Lite specification)."""
+    return {
+        "data": {"values": ecdf.to_dict(orient="records")},
+        "height": 260,
+        "mark": {"type": "line", "interpolate": "step-after"},
+        "encoding": {
+            "x": {
+                "field": "p_worst_case",
+                "type": "quantitative",
+                "scale": {"type": "log"},
+                "title": f"P(worst case) for system '{system}'",
+            },
+            "y": {"field": "cumulative", "type": "quantitative", "title": "cumulative probability"},
+            "color": {"field": "distribution", "type": "nominal", "title": None, "legend": {"orient": "top"}},
+        },
+    }
 
 
 # ---------------------------------------------------------------------------------------------- saving versions

@@ -14,7 +14,7 @@ import platform
 import threading
 import warnings
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from importlib import metadata
 from typing import Any
 
@@ -123,6 +123,7 @@ def diagnose(trace: xr.DataTree, var_names: list[str]) -> Diagnostics:
     return Diagnostics(div, max_rhat, min_b, min_t, tuple(warns))
 
 
+@cache
 def _dependency_versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for pkg in ("pymc", "pytensor", "arviz", "numpy", "nutpie", "xarray", "preliz"):
@@ -214,7 +215,7 @@ class FitResult:
             "sampler": self.sampler,
             "target_accept": self.target_accept,
             "system": self.system,
-            "dependencies": _dependency_versions(),
+            "dependencies": dict(_dependency_versions()),
         }
 
     def to_datatree(self) -> xr.DataTree:

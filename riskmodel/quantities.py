@@ -7,6 +7,9 @@ functions rerun on the cached draws. The equations are in ``docs/model.md``.
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +25,7 @@ __all__ = [
     "IntervalSummary",
     "all_capabilities",
     "bayes_factor",
+    "capability_breakdown",
     "exceedance",
     "summarize",
     "weighted_mean",
@@ -43,14 +47,85 @@ def all_capabilities(q: np.ndarray, strength: np.ndarray) -> np.ndarray:
     the ``q_a`` and ``s -> 1`` their minimum. F is integrated out by Gauss-Hermite quadrature; the result is clipped
     to the Frechet bound ``min_a q_a`` that the exact integral obeys, so quadrature error cannot break it.
     """
+    return capability_breakdown(q, strength)[0]
+
+
+class _Memo:
+    """A small thread-safe LRU memo of a pure array function, keyed by the arrays' bytes.
+
+    It changes no result, only speed: on the explorer's slider path one capability changes at a time, and the
+    conditional probabilities of the others are the same arrays as on the previous rerun.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: bytes) -> np.ndarray | None:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        return None
+
+    def put(self, key: bytes, value: np.ndarray) -> None:
+        value.setflags(write=False)
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+_COND_MEMO = _Memo(24)
+
+
+def _conditional(q: np.ndarray, s: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """P(one capability holds | competence factor at each quadrature node), shape (..., node)."""
+    h = hashlib.blake2b(digest_size=16)
+    for a in (q, s):
+        h.update(str(a.shape).encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    key = h.digest()
+    out = _COND_MEMO.get(key)
+    if out is None:
+        out = ndtr(ndtri(q)[..., None] * scale - shift)
+        _COND_MEMO.put(key, out)
+    return out
+
+
+def capability_breakdown(q: np.ndarray, strength: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """P(all capabilities) as in :func:`all_capabilities`, with two views of the same integral.
+
+    Returns ``(total, if_certain, through)``: ``total[...]`` is P(every capability holds); ``if_certain[..., a]`` is
+    that probability were capability ``a`` certain; ``through[..., a]`` is P(capabilities ``0..a`` all hold), the
+    steps of the funnel. One evaluation of the conditional probabilities serves all three.
+    """
     q = np.clip(np.asarray(q, dtype=float), 0.0, 1.0)
-    s = np.clip(np.asarray(strength, dtype=float), 0.0, 1.0 - 1e-9)[..., None, None]
+    s = np.clip(np.asarray(strength, dtype=float), 0.0, 1.0 - 1e-9)[..., None]
     scale = 1.0 / np.sqrt(1.0 - s)
-    thresholds = ndtri(q)[..., None, :] * scale  # (..., 1, capability)
-    shift = (np.sqrt(s) * scale) * _NODES[:, None]  # (..., node, 1)
-    cond = ndtr(thresholds - shift)  # (..., node, capability)
-    p = cond.prod(axis=-1) @ _WEIGHTS
-    return np.minimum(p, q.min(axis=-1))
+    shift = (np.sqrt(s) * scale) * _NODES  # (..., node)
+    # one (..., node) slice per capability: the products below run over a short Python loop of whole arrays
+    cond = [_conditional(q[..., a], s, scale, shift) for a in range(q.shape[-1])]
+    before = [np.ones_like(shift)]
+    for c in cond[:-1]:
+        before.append(before[-1] * c)
+    after = [np.ones_like(shift)]
+    for c in cond[:0:-1]:
+        after.append(after[-1] * c)
+    after = after[::-1]
+    q_before = np.minimum.accumulate(np.concatenate([np.ones_like(q[..., :1]), q[..., :-1]], axis=-1), axis=-1)
+    q_after = np.minimum.accumulate(np.concatenate([np.ones_like(q[..., :1]), q[..., :0:-1]], axis=-1), axis=-1)
+    through = np.minimum(
+        np.stack([(b * c) @ _WEIGHTS for b, c in zip(before, cond, strict=True)], axis=-1),
+        np.minimum.accumulate(q, axis=-1),
+    )
+    if_certain = np.minimum(
+        np.stack([(b * a) @ _WEIGHTS for b, a in zip(before, after, strict=True)], axis=-1),
+        np.minimum(q_before, q_after[..., ::-1]),
+    )
+    total = through[..., -1]
+    return total, if_certain, through
 
 
 def _route(consistency: np.ndarray, other: np.ndarray) -> np.ndarray:
@@ -67,6 +142,8 @@ def worst_case(
 ) -> xr.Dataset:
     """Every worst-case quantity per (chain, draw, system).
 
+    Besides the per-system quantities: ``p_all_capabilities_if_certain`` (per capability: P(all capabilities) were
+    that one certain) and ``p_capabilities_through`` (P(the capabilities up to this one all hold), in order).
     ``params`` holds draws of the model's parameters (posterior or prior). The overrides set an assumption to a
     fixed value (e.g. a capability to 1: "if it were certain"). The arithmetic runs on plain arrays in the fixed
     order (chain, draw, system, disposition, context) because it sits on the explorer's slider path.
@@ -96,7 +173,8 @@ def worst_case(
     names = list(params["capabilities"]["capability"].values)
     for name, value in (capability_override or {}).items():
         caps[..., names.index(name)] = value
-    p_caps = all_capabilities(caps, params["competence_correlation"].transpose(*cd).values)[..., None]
+    total, if_certain, through = capability_breakdown(caps, params["competence_correlation"].transpose(*cd).values)
+    p_caps = total[..., None]
     cons_al, cons_mis = consistency[..., 0], consistency[..., 1]
     route = p_pre * _route(cons_mis, other) + entrenched * _route(cons_al, other)
     via_consistency = p_pre * cons_mis + entrenched * cons_al
@@ -109,6 +187,7 @@ def worst_case(
         "system": systems,
         "disposition": dispositions,
         "context": [c.label() for c in priors.critical],
+        "capability": names,
     }
     return xr.Dataset(
         {
@@ -124,6 +203,8 @@ def worst_case(
             "tg_rate_elicitation": (ddims, elicit),
             "tg_rate_training": (ddims, train),
             "tg_rate_critical": ((*ddims, "context"), crit),
+            "p_all_capabilities_if_certain": ((*cd, "capability"), if_certain),
+            "p_capabilities_through": ((*cd, "capability"), through),
         },
         coords=coords,
     )
@@ -175,11 +256,11 @@ def exceedance(draws: xr.DataArray, weights: np.ndarray | None = None) -> dict[s
     return {f"{lvl:g}": weighted_mean(x > lvl, weights) for lvl in EXCEEDANCE_LEVELS}
 
 
-def _mcse_of_mean(draws: xr.DataArray, weights: np.ndarray | None = None) -> float:
+def _mcse_of_mean(draws: xr.DataArray, weights: np.ndarray | None = None, *, independent: bool = False) -> float:
     """Monte Carlo standard error of the (weighted) mean of (chain, draw) draws, from the bulk ESS.
 
-    With importance weights the MCMC effective sample size is scaled by the weights' relative efficiency
-    ``(1 / sum w^2) / N``.
+    With importance weights the effective sample size is scaled by the weights' relative efficiency
+    ``(1 / sum w^2) / N``. ``independent`` draws (ancestral prior draws) have an ESS equal to their number.
     """
     from arviz_stats.base import array_stats
 
@@ -190,7 +271,7 @@ def _mcse_of_mean(draws: xr.DataArray, weights: np.ndarray | None = None) -> flo
     sd = float(np.sqrt(weighted_mean((x - mean) ** 2, weights)))
     if sd == 0.0:
         return 0.0
-    ess = float(array_stats.ess(x, chain_axis=0, draw_axis=1, method="bulk"))
+    ess = float(x.size) if independent else float(array_stats.ess(x, chain_axis=0, draw_axis=1, method="bulk"))
     if weights is not None:
         ess *= (1.0 / float((weights**2).sum())) / x.size
     return sd / np.sqrt(max(ess, 1.0))
@@ -215,17 +296,21 @@ def bayes_factor(
     prior: xr.DataArray,
     weights: np.ndarray | None = None,
     prior_weights: np.ndarray | None = None,
+    *,
+    prior_independent: bool = False,
 ) -> BayesFactor:
     """Bayes factor of an event whose probability has draws ``posterior`` and ``prior`` (each (chain, draw)).
 
     The probability of the event is the mean of its draws; the log-odds' standard error follows by the delta method
-    from each side's Monte Carlo standard error.
+    from each side's Monte Carlo standard error (``prior_independent``: the prior draws are independent, as the
+    ancestral draws of :func:`riskmodel.model.draw_prior` are, so their ESS is their number).
     """
     p1, p0 = weighted_mean(posterior, weights), weighted_mean(prior, prior_weights)
     eps = 1e-300
     odds = lambda p: max(p, eps) / max(1.0 - p, eps)  # noqa: E731
     value = odds(p1) / odds(p0)
-    se1, se0 = _mcse_of_mean(posterior, weights), _mcse_of_mean(prior, prior_weights)
+    se1 = _mcse_of_mean(posterior, weights)
+    se0 = _mcse_of_mean(prior, prior_weights, independent=prior_independent)
     d = lambda p: 1.0 / max(p * (1.0 - p), eps)  # noqa: E731
     log_mcse = float(np.hypot(se1 * d(p1), se0 * d(p0)))
     return BayesFactor(float(value), log_mcse, p1, p0)

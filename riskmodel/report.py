@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from riskmodel.evidence import reference_reason
 from riskmodel.priors import CAPABILITIES
-from riskmodel.quantities import bayes_factor, exceedance, summarize, weighted_mean, worst_case
+from riskmodel.quantities import bayes_factor, exceedance, summarize, weighted_mean
 
 if TYPE_CHECKING:
     from riskmodel.fit import FitResult
@@ -16,23 +16,28 @@ __all__ = ["assumption_effects", "build_report"]
 
 
 def assumption_effects(result: FitResult, system: str) -> dict[str, dict[str, float]]:
-    """For each assumption: its prior and posterior mean, and P(worst case) if it were certain vs as modeled."""
-    post, w = result.posterior.sel(system=[system]), result.weights
-    base = weighted_mean(result.quantities["p_worst_case"].sel(system=system), w)
+    """For each assumption: its prior and posterior mean, and P(worst case) if it were certain vs as modeled.
+
+    A certain capability leaves the route untouched and replaces P(all capabilities) by its value with that
+    capability certain; certain consistency makes every system misaligned after training carry out the plan.
+    """
+    q, w = result.quantities.sel(system=system), result.weights
+    base = weighted_mean(q["p_worst_case"], w)
+    route = q["p_misaligned_and_route"]
     out: dict[str, dict[str, float]] = {}
     for cap in CAPABILITIES:
-        certain = worst_case(post, result.priors, capability_override={cap: 1.0})
-        out[cap] = _effect(result, cap, base, weighted_mean(certain["p_worst_case"].sel(system=system), w))
-    certain = worst_case(post, result.priors, consistency_override=1.0)
-    cons = result.quantities["consistency"].sel(system=system, disposition="misaligned")
+        certain = route * q["p_all_capabilities_if_certain"].sel(capability=cap)
+        out[cap] = _effect(result, cap, base, weighted_mean(certain, w))
+    cons = q["consistency"].sel(disposition="misaligned")
     cons_prior = result.prior_quantities["consistency"].sel(system=system, disposition="misaligned")
+    certain = weighted_mean(q["p_misaligned_post"] * q["p_all_capabilities"], w)
     out["consistency"] = {
         "prior_mean": weighted_mean(cons_prior, result.prior_weights),
         "posterior_mean": weighted_mean(cons, w),
-        "p_worst_case_if_certain": weighted_mean(certain["p_worst_case"].sel(system=system), w),
+        "p_worst_case_if_certain": certain,
         "p_worst_case_as_modeled": base,
+        "log10_ratio": _log10_ratio(certain, base),
     }
-    out["consistency"]["log10_ratio"] = _log10_ratio(out["consistency"]["p_worst_case_if_certain"], base)
     return out
 
 
@@ -56,18 +61,22 @@ def build_report(result: FitResult, system: str) -> dict[str, Any]:
     q = result.quantities.sel(system=system)
     q0 = result.prior_quantities.sel(system=system)
     pw = q["p_worst_case"]
-    bf = bayes_factor(pw, q0["p_worst_case"], w, w0)
+
+    def bf_of(post: Any, prior: Any) -> dict[str, float]:
+        return bayes_factor(post, prior, w, w0, prior_independent=True).as_dict()
+
     total = weighted_mean(pw, w)
     share_cons = weighted_mean(q["p_worst_case_consistency_route"], w) / total if total > 0 else float("nan")
     share_other = weighted_mean(q["p_worst_case_other_route_only"], w) / total if total > 0 else float("nan")
     per_system = {}
+    wanted = ["p_worst_case", "p_misaligned_pre"]
     for s in result.systems:
-        qs, q0s = result.quantities.sel(system=s), result.prior_quantities.sel(system=s)
+        qs, q0s = result.quantities[wanted].sel(system=s), result.prior_quantities[wanted].sel(system=s)
         per_system[s] = {
             "p_worst_case": summarize(qs["p_worst_case"], w).as_dict(),
             "p_misaligned": summarize(qs["p_misaligned_pre"], w).as_dict(),
             "p_misaligned_prior": summarize(q0s["p_misaligned_pre"], w0).as_dict(),
-            "bayes_factor_worst_case": bayes_factor(qs["p_worst_case"], q0s["p_worst_case"], w, w0).as_dict(),
+            "bayes_factor_worst_case": bf_of(qs["p_worst_case"], q0s["p_worst_case"]),
         }
     return {
         "system": system,
@@ -78,12 +87,10 @@ def build_report(result: FitResult, system: str) -> dict[str, Any]:
         "p_misaligned": summarize(q["p_misaligned_pre"], w).as_dict(),
         "p_misaligned_prior": summarize(q0["p_misaligned_pre"], w0).as_dict(),
         "p_misaligned_after_training": summarize(q["p_misaligned_post"], w).as_dict(),
-        "bayes_factor_worst_case": bf.as_dict(),
+        "bayes_factor_worst_case": bf_of(pw, q0["p_worst_case"]),
         "bayes_factor_routes": {
-            "consistency": bayes_factor(
-                q["p_worst_case_consistency_route"], q0["p_worst_case_consistency_route"]
-            ).as_dict(),
-            "other": bayes_factor(q["p_worst_case_other_route"], q0["p_worst_case_other_route"]).as_dict(),
+            "consistency": bf_of(q["p_worst_case_consistency_route"], q0["p_worst_case_consistency_route"]),
+            "other": bf_of(q["p_worst_case_other_route"], q0["p_worst_case_other_route"]),
         },
         "route_shares": {"consistency": share_cons, "other_route_only": share_other},
         "assumptions": assumption_effects(result, system),

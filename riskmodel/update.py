@@ -81,17 +81,20 @@ def _changed(old: PriorSet, new: PriorSet) -> list[str]:
     return [p for p in PARAMETERS if (old[p].distribution, old[p].params) != (new[p].distribution, new[p].params)]
 
 
-def _redraw(ds: xr.Dataset, name: str, prior: PriorSet, seed: int) -> xr.Dataset:
-    """Replace the draws of an uninformed scalar parameter by fresh draws from its new prior."""
-    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
-    shape = ds[name].shape
-    values = prior[name].draw(int(np.prod(shape)), rng).reshape(shape)
-    ds[name] = (ds[name].dims, values)
-    if name in CAPABILITIES:
-        caps = ds["capabilities"].copy()
-        caps.loc[{"capability": name}] = values
-        ds["capabilities"] = caps
-    return ds
+def _redraw(ds: xr.Dataset, names: list[str], prior: PriorSet, seed: int) -> xr.Dataset:
+    """``ds`` with the draws of uninformed scalar parameters replaced by fresh, seeded draws from their new priors."""
+    new: dict[str, xr.Variable] = {}
+    caps = ds["capabilities"].variable
+    for name in names:
+        rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+        var = ds[name].variable
+        new[name] = var.copy(data=prior[name].draw(var.size, rng).reshape(var.shape))
+        if name in CAPABILITIES:
+            values = caps.transpose(*var.dims, "capability").values.copy()
+            values[..., list(ds["capability"].values).index(name)] = new[name].values
+            caps = xr.Variable((*var.dims, "capability"), values)
+            new["capabilities"] = caps
+    return ds.assign(new) if new else ds
 
 
 def _log_ratio(ds: xr.Dataset, names: list[str], old: PriorSet, new: PriorSet) -> np.ndarray:
@@ -143,11 +146,9 @@ def update(
         return _refit(
             base, new, changed, "a prior family (or the reference setting) changed: the model changes", progress
         )
-    post = base.posterior_draws.copy()
-    prior = base.prior_draws.copy()
-    for name in (p for p in changed if p not in informed):
-        post = _redraw(post, name, new, base.seed)
-        prior = _redraw(prior, name, new, base.seed + 1)
+    redraw = [p for p in changed if p not in informed]
+    post = _redraw(base.posterior_draws, redraw, new, base.seed)
+    prior = _redraw(base.prior_draws, redraw, new, base.seed + 1)
     reweigh = [p for p in changed if p in informed]
     if not reweigh:
         info = UpdateInfo("recomputed", tuple(changed), message="uninformed assumptions redrawn; no MCMC")
