@@ -316,7 +316,7 @@ def _parse_row(i: int, doc: Any, sources: dict[str, str], file: str) -> Evidence
             f"must be one of {', '.join(CONDITIONS)}, got {condition!r}", file=file, field=f"{fld}condition"
         )
     quantity = doc.get("quantity")
-    if quantity not in QUANTITIES:
+    if not isinstance(quantity, str) or quantity not in QUANTITIES:
         raise EvidenceError(
             f"must be one of {', '.join(QUANTITIES)}, got {quantity!r}", file=file, field=f"{fld}quantity"
         )

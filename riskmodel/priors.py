@@ -271,7 +271,7 @@ def _parse_param(name: str, doc: Any, file: str) -> ParamPrior:
     if unknown:
         raise PriorError(f"unknown field {unknown[0]!r}", file=file, field=fld)
     family = doc.get("distribution")
-    if family not in FAMILIES:
+    if not isinstance(family, str) or family not in FAMILIES:
         raise PriorError(
             f"unknown distribution {family!r} (allowed: {', '.join(FAMILIES)})", file=file, field=f"{fld}.distribution"
         )
