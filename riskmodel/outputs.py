@@ -1,0 +1,142 @@
+"""Stamped output files for analyses and the ``sensitivity`` command: CSV, netCDF and PNG, each naming its source.
+
+Every file carries the citation of the exact fit it was computed from (package version, priors and evidence
+``name@version`` with sha256, sampler, seed, draws): CSV files as leading ``# key: value`` comment lines (read them
+back with ``pandas.read_csv(path, comment="#")``), netCDF files in their global attributes, PNG figures both in the
+picture (a footer line) and in the PNG text metadata. :func:`analysis_parser` and :func:`fit_from_args` are the shared
+command-line plumbing of the scripts under ``analyses/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import xarray as xr
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from riskmodel.fit import FitResult
+
+__all__ = ["OutputDir", "analysis_parser", "describe", "fit_from_args", "json_ready", "output_dir", "stamp_fields"]
+
+#: Where the analyses scripts write, relative to the repository root.
+ANALYSES_OUTPUT = Path(__file__).resolve().parent.parent / "analyses" / "output"
+
+
+def stamp_fields(result: FitResult) -> dict[str, str]:
+    """What every output file says about its source: the citation line and its parts."""
+    base = result.base or result
+    prov = base.provenance
+    return {
+        "citation": base.citation(),
+        "riskmodel": prov["package_version"],
+        "priors": f"{prov['priors']['name']}@{prov['priors']['version']} sha256:{prov['priors']['sha256']}",
+        "evidence": f"{prov['evidence']['name']}@{prov['evidence']['version']} sha256:{prov['evidence']['sha256']}",
+        "sampler": f"{prov['sampler']} seed {prov['seed']} {prov['chains']}x{prov['draws']} draws",
+        "system": prov["system"],
+    }
+
+
+class OutputDir:
+    """A folder of stamped outputs for one fit (created if missing); ``files`` lists what was written."""
+
+    def __init__(self, path: str | Path, result: FitResult) -> None:
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.result = result
+        self.fields = stamp_fields(result)
+        self.files: list[Path] = []
+
+    def table(self, name: str, df: pd.DataFrame) -> Path:
+        """Write ``df`` as ``NAME.csv`` with the stamp as leading comment lines."""
+        path = self.path / f"{name}.csv"
+        header = "".join(f"# {k}: {v}\n" for k, v in self.fields.items())
+        path.write_text(header + df.to_csv(index=False))
+        self.files.append(path)
+        return path
+
+    def dataset(self, name: str, ds: xr.Dataset) -> Path:
+        """Write ``ds`` as ``NAME.nc`` with the stamp (and the fit's provenance) in its global attributes."""
+        path = self.path / f"{name}.nc"
+        out = ds.copy()
+        out.attrs = {**{k: v for k, v in ds.attrs.items() if isinstance(v, str | int | float)}, **self.fields}
+        out.attrs.setdefault("provenance", json.dumps((self.result.base or self.result).provenance))
+        for v in out.variables.values():
+            if v.dtype == object:
+                v.values = v.values.astype(str)
+        out.to_netcdf(path)
+        self.files.append(path)
+        return path
+
+    def figure(self, name: str, fig: Figure, title: str = "") -> Path:
+        """Save ``fig`` as ``NAME.png`` with the citation as a footer and in the PNG metadata."""
+        fig.text(0.005, 0.005, self.fields["citation"], fontsize=6, color="0.35", ha="left", va="bottom", wrap=True)
+        path = self.path / f"{name}.png"
+        meta = {
+            "Title": title or name,
+            "Description": self.fields["citation"],
+            "Source": json.dumps(self.fields),
+            "Software": f"riskmodel {self.fields['riskmodel']}",
+        }
+        fig.savefig(path, dpi=130, metadata=meta)
+        self.files.append(path)
+        return path
+
+
+def analysis_parser(description: str) -> argparse.ArgumentParser:
+    """The options every analyses script takes (the fit to analyse, and where to write)."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--priors", default="baseline", help="prior set NAME@VERSION, NAME (latest) or a file")
+    p.add_argument("--evidence", default="published-evals", help="evidence set NAME@VERSION, NAME or a file")
+    p.add_argument("--system", default="new", help="target system (default: a new system from the population)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--draws", type=int, default=1000, help="draws per chain")
+    p.add_argument("--chains", type=int, default=4)
+    p.add_argument("--tune", type=int, default=1000)
+    p.add_argument("--out", default=None, help="output folder (default: analyses/output/<name>/)")
+    return p
+
+
+def fit_from_args(args: argparse.Namespace) -> FitResult:
+    """Fit the model the script's options name."""
+    from riskmodel.fit import fit
+
+    return fit(
+        args.priors,
+        args.evidence,
+        system=args.system,
+        seed=args.seed,
+        draws=args.draws,
+        chains=args.chains,
+        tune=args.tune,
+    )
+
+
+def output_dir(args: argparse.Namespace, name: str, result: FitResult) -> OutputDir:
+    """The script's output folder: ``--out`` or ``analyses/output/<name>/``."""
+    return OutputDir(Path(args.out) if args.out else ANALYSES_OUTPUT / name, result)
+
+
+def describe(files: list[Path]) -> str:
+    """One line per written file (what the scripts print)."""
+    return "\n".join(f"wrote {p}" for p in files)
+
+
+def json_ready(obj: Any) -> Any:
+    """Floats and lists from numpy scalars/arrays, recursively (for ``--json``)."""
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_ready(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return json_ready(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
