@@ -13,27 +13,28 @@ import streamlit as st
 import riskmodel
 from riskmodel import explore
 from riskmodel.errors import RiskmodelError
-from riskmodel.evidence import evidence_store, load_evidence
+from riskmodel.evidence import EvidenceSet, evidence_store, load_evidence
 from riskmodel.features import Context
-from riskmodel.priors import PARAMETERS, load_priors, prior_store
+from riskmodel.priors import PARAMETERS, PriorSet, load_priors, parse_priors, prior_store
 
 DRAWS = int(os.environ.get("RISKMODEL_APP_DRAWS", "1000"))
 CHAINS = int(os.environ.get("RISKMODEL_APP_CHAINS", "4"))
 
 
 @st.cache_resource(show_spinner="Fitting the model (compiles once per process)...")
-def base_fit(priors_ref: str, priors_sha: str, evidence_ref: str, excluded: tuple[str, ...]) -> riskmodel.FitResult:
+def base_fit(
+    priors_sha: str, evidence_sha: str, excluded: tuple[str, ...], _priors: PriorSet, _evidence: EvidenceSet
+) -> riskmodel.FitResult:
     """The exact fit under released priors, cached across reruns and sessions by the files' hashes."""
-    ev = load_evidence(evidence_ref).without(set(excluded))
-    return riskmodel.fit(load_priors(priors_ref), ev, seed=1, chains=CHAINS, draws=DRAWS)
+    return riskmodel.fit(_priors, _evidence.without(set(excluded)), seed=1, chains=CHAINS, draws=DRAWS)
 
 
 @st.cache_resource(show_spinner="Fitting exactly under the current assumptions...")
-def exact_fit(priors_toml: str, evidence_ref: str, excluded: tuple[str, ...], system: str) -> riskmodel.FitResult:
+def exact_fit(
+    priors_toml: str, evidence_sha: str, excluded: tuple[str, ...], system: str, _evidence: EvidenceSet
+) -> riskmodel.FitResult:
     """An exact fit under an edited assumption set (for citing)."""
-    from riskmodel.priors import parse_priors
-
-    ev = load_evidence(evidence_ref).without(set(excluded))
+    ev = _evidence.without(set(excluded))
     return riskmodel.fit(parse_priors(priors_toml), ev, system=system, seed=1, chains=CHAINS, draws=DRAWS)
 
 
@@ -61,9 +62,14 @@ with st.sidebar:
 try:
     released = load_priors(priors_ref)
     evidence = load_evidence(evidence_ref)
+    st.session_state["last_good_files"] = (released, evidence)
 except RiskmodelError as exc:
-    st.error(f"Cannot load the chosen files: {exc.line()}")
-    st.stop()
+    if "last_good_files" not in st.session_state:
+        st.error(f"Cannot load the chosen files: {exc.line()}")
+        st.stop()
+    released, evidence = st.session_state["last_good_files"]
+    priors_ref, evidence_ref = released.ref, evidence.ref
+    st.error(f"Cannot load the chosen files: {exc.line()}. Showing the last good state ({priors_ref}, {evidence_ref}).")
 try:
     from_url, url_excluded = explore.decode_state(query, released)
 except RiskmodelError as exc:
@@ -135,7 +141,7 @@ if problems:
 
 # ------------------------------------------------------------------ fit (cached) and fast update
 try:
-    base = base_fit(released.ref, released.sha256, evidence_ref, tuple(sorted(excluded)))
+    base = base_fit(released.sha256, evidence.sha256, tuple(sorted(excluded)), released, evidence)
     with st.spinner("Updating; refitting with MCMC when importance reweighting is unreliable (Pareto k > 0.7)..."):
         result = riskmodel.update(base, priors)
 except RiskmodelError as exc:
@@ -186,7 +192,7 @@ if report["citation"]:
 else:
     st.info("These numbers come from a fast update of the cached fit. Fit exactly to cite them.")
     if st.button("Fit exactly to cite", key="fit_exact"):
-        exact = exact_fit(priors.to_toml(), evidence_ref, tuple(sorted(excluded)), system)
+        exact = exact_fit(priors.to_toml(), evidence.sha256, tuple(sorted(excluded)), system, evidence)
         st.code(exact.citation(), language=None)
 table = explore.summary_table(report)
 d1, d2, d3 = st.columns(3)

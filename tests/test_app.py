@@ -109,6 +109,41 @@ def test_corrupt_prior_file_gives_an_error_panel_and_writes_nothing(app, data_co
     assert snapshot(data_copy) == before
 
 
+def test_file_corrupted_while_open_keeps_the_last_good_state(app, data_copy):
+    from tests.conftest import snapshot
+
+    at = app.run()
+    shown = _pw(at)
+    path = data_copy / "priors" / "baseline" / "1.1.0.toml"
+    path.write_text(path.read_text().replace("alpha", "alpah", 1))
+    before = snapshot(data_copy)
+    at.run()
+    assert not at.exception
+    assert any("Showing the last good state (baseline@1.1.0" in e.value for e in at.error)
+    assert _pw(at) == shown
+    assert snapshot(data_copy) == before
+
+
+def test_saved_version_is_listed_and_its_citation_verifies(app, data_copy, capsys):
+    import riskmodel
+    from riskmodel.citation import verify
+    from riskmodel.cli import main
+
+    at = app.run()
+    at.radio(key="mode.other_route").set_value("mean and strength").run()
+    at.slider(key="mean.other_route").set_value(0.2).run()
+    at.text_input(key="changelog").set_value("a likelier other route")
+    at.button(key="FormSubmitter:save-Save").click().run()
+    assert any("Released baseline@1.2.0" in s.value for s in at.success)
+    capsys.readouterr()
+    assert main(["priors", "list"]) == 0
+    assert "baseline@1.2.0" in capsys.readouterr().out
+    cited = riskmodel.fit("baseline@1.2.0", seed=3, chains=2, draws=300).citation()
+    assert "priors baseline@1.2.0" in cited
+    outcome = verify(cited)
+    assert outcome.matches, outcome.differences
+
+
 def test_context_rates_panel_shows_observed_rows(app):
     at = app.run()
     at.selectbox(key="system").set_value("claude-3-opus").run()
