@@ -259,13 +259,15 @@ def cmd_evidence(args: argparse.Namespace) -> int:
         return 0
     if args.action == "validate":
         ev = load_evidence(args.file)
+        cap = ", ".join(sorted(ev.capability_sources)) or "off"
         print(
             f"{args.file}: valid evidence set {ev.ref} with {len(ev.rows)} rows "
-            f"({len(ev.likelihood_rows())} in the likelihood)"
+            f"({len(ev.likelihood_rows())} in the likelihood; capability likelihood: {cap})"
         )
         return 0
     ev = load_evidence(args.ref)
-    print(f"{ev.ref}  sha256:{ev.sha256}\n{ev.summary}\n")
+    cap = ", ".join(sorted(ev.capability_sources)) or "off"
+    print(f"{ev.ref}  sha256:{ev.sha256}\n{ev.summary}\ncapability likelihood: {cap}\n")
     used = {r.id for r in ev.likelihood_rows()}
     rows = [("id", "k/n or rate", "role")]
     for r in ev.rows:
