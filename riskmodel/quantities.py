@@ -25,6 +25,7 @@ __all__ = [
     "IntervalSummary",
     "all_capabilities",
     "bayes_factor",
+    "bayes_factors",
     "capability_breakdown",
     "exceedance",
     "summarize",
@@ -262,19 +263,28 @@ def _mcse_of_mean(draws: xr.DataArray, weights: np.ndarray | None = None, *, ind
     With importance weights the effective sample size is scaled by the weights' relative efficiency
     ``(1 / sum w^2) / N``. ``independent`` draws (ancestral prior draws) have an ESS equal to their number.
     """
-    from arviz_stats.base import array_stats
-
     x = np.asarray(draws, dtype=float)
     if x.ndim == 1:
         x = x[None, :]
-    mean = weighted_mean(x, weights)
-    sd = float(np.sqrt(weighted_mean((x - mean) ** 2, weights)))
-    if sd == 0.0:
-        return 0.0
-    ess = float(x.size) if independent else float(array_stats.ess(x, chain_axis=0, draw_axis=1, method="bulk"))
+    return float(_mcse_of_means(x[..., None], weights, independent=independent)[0])
+
+
+def _mcse_of_means(x: np.ndarray, weights: np.ndarray | None = None, *, independent: bool = False) -> np.ndarray:
+    """:func:`_mcse_of_mean` of each column ``x[:, :, j]`` of (chain, draw, column) draws, in one ESS call."""
+    from arviz_stats.base import array_stats
+
+    n = x.shape[0] * x.shape[1]
+    w = np.full(x.shape[:2], 1.0 / n) if weights is None else weights.reshape(x.shape[:2])
+    mean = np.einsum("cdj,cd->j", x, w)
+    sd = np.sqrt(np.einsum("cdj,cd->j", (x - mean) ** 2, w))
+    if independent:
+        ess = np.full(x.shape[2], float(n))
+    else:
+        ess = np.asarray(array_stats.ess(np.moveaxis(x, -1, 0), chain_axis=-2, draw_axis=-1, method="bulk"), float)
+        ess = np.where(sd > 0, ess, 1.0)  # constant draws: no error, whatever the ESS estimate says
     if weights is not None:
-        ess *= (1.0 / float((weights**2).sum())) / x.size
-    return sd / np.sqrt(max(ess, 1.0))
+        ess = ess * (1.0 / float((weights**2).sum())) / n
+    return np.where(sd > 0, sd / np.sqrt(np.maximum(ess, 1.0)), 0.0)
 
 
 @dataclass(frozen=True)
@@ -305,12 +315,47 @@ def bayes_factor(
     from each side's Monte Carlo standard error (``prior_independent``: the prior draws are independent, as the
     ancestral draws of :func:`riskmodel.model.draw_prior` are, so their ESS is their number).
     """
-    p1, p0 = weighted_mean(posterior, weights), weighted_mean(prior, prior_weights)
+    post = np.asarray(posterior, dtype=float)
+    pri = np.asarray(prior, dtype=float)
+    post, pri = (a[None, :, None] if a.ndim == 1 else a[..., None] for a in (post, pri))
+    return _bayes_factors(post, pri, weights, prior_weights, prior_independent)[0]
+
+
+def bayes_factors(
+    posterior: xr.DataArray,
+    prior: xr.DataArray,
+    dim: str,
+    weights: np.ndarray | None = None,
+    prior_weights: np.ndarray | None = None,
+    *,
+    prior_independent: bool = False,
+) -> dict[str, BayesFactor]:
+    """:func:`bayes_factor` for each coordinate of ``dim`` (draws with dims chain, draw and ``dim``)."""
+    post = posterior.transpose("chain", "draw", dim).values
+    pri = prior.transpose("chain", "draw", dim).values
+    bfs = _bayes_factors(post, pri, weights, prior_weights, prior_independent)
+    return dict(zip((str(c) for c in posterior[dim].values), bfs, strict=True))
+
+
+def _bayes_factors(
+    post: np.ndarray,
+    pri: np.ndarray,
+    weights: np.ndarray | None,
+    prior_weights: np.ndarray | None,
+    prior_independent: bool,
+) -> list[BayesFactor]:
     eps = 1e-300
-    odds = lambda p: max(p, eps) / max(1.0 - p, eps)  # noqa: E731
-    value = odds(p1) / odds(p0)
-    se1 = _mcse_of_mean(posterior, weights)
-    se0 = _mcse_of_mean(prior, prior_weights, independent=prior_independent)
-    d = lambda p: 1.0 / max(p * (1.0 - p), eps)  # noqa: E731
-    log_mcse = float(np.hypot(se1 * d(p1), se0 * d(p0)))
-    return BayesFactor(float(value), log_mcse, p1, p0)
+
+    def means(x: np.ndarray, w: np.ndarray | None) -> np.ndarray:
+        return x.mean(axis=(0, 1)) if w is None else np.einsum("cdj,cd->j", x, w.reshape(x.shape[:2]))
+
+    p1, p0 = means(post, weights), means(pri, prior_weights)
+    se1 = _mcse_of_means(post, weights)
+    se0 = _mcse_of_means(pri, prior_weights, independent=prior_independent)
+    out = []
+    for a, b, s1, s0 in zip(p1, p0, se1, se0, strict=True):
+        a, b = float(a), float(b)
+        value = (max(a, eps) / max(1.0 - a, eps)) / (max(b, eps) / max(1.0 - b, eps))
+        log_mcse = float(np.hypot(s1 / max(a * (1.0 - a), eps), s0 / max(b * (1.0 - b), eps)))
+        out.append(BayesFactor(float(value), log_mcse, a, b))
+    return out

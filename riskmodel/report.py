@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+import xarray as xr
+
 from riskmodel.evidence import reference_reason
 from riskmodel.priors import CAPABILITIES
-from riskmodel.quantities import bayes_factor, exceedance, summarize, weighted_mean
+from riskmodel.quantities import bayes_factors, exceedance, summarize, weighted_mean
 
 if TYPE_CHECKING:
     from riskmodel.fit import FitResult
@@ -62,9 +64,12 @@ def build_report(result: FitResult, system: str) -> dict[str, Any]:
     q0 = result.prior_quantities.sel(system=system)
     pw = q["p_worst_case"]
 
-    def bf_of(post: Any, prior: Any) -> dict[str, float]:
-        return bayes_factor(post, prior, w, w0, prior_independent=True).as_dict()
+    def bfs(post: xr.DataArray, prior: xr.DataArray, dim: str) -> dict[str, dict[str, float]]:
+        return {k: v.as_dict() for k, v in bayes_factors(post, prior, dim, w, w0, prior_independent=True).items()}
 
+    by_system = bfs(result.quantities["p_worst_case"], result.prior_quantities["p_worst_case"], "system")
+    routes = ["p_worst_case_consistency_route", "p_worst_case_other_route"]
+    by_route = bfs(q[routes].to_dataarray("route"), q0[routes].to_dataarray("route"), "route")
     total = weighted_mean(pw, w)
     share_cons = weighted_mean(q["p_worst_case_consistency_route"], w) / total if total > 0 else float("nan")
     share_other = weighted_mean(q["p_worst_case_other_route_only"], w) / total if total > 0 else float("nan")
@@ -76,7 +81,7 @@ def build_report(result: FitResult, system: str) -> dict[str, Any]:
             "p_worst_case": summarize(qs["p_worst_case"], w).as_dict(),
             "p_misaligned": summarize(qs["p_misaligned_pre"], w).as_dict(),
             "p_misaligned_prior": summarize(q0s["p_misaligned_pre"], w0).as_dict(),
-            "bayes_factor_worst_case": bf_of(qs["p_worst_case"], q0s["p_worst_case"]),
+            "bayes_factor_worst_case": by_system[s],
         }
     return {
         "system": system,
@@ -87,11 +92,8 @@ def build_report(result: FitResult, system: str) -> dict[str, Any]:
         "p_misaligned": summarize(q["p_misaligned_pre"], w).as_dict(),
         "p_misaligned_prior": summarize(q0["p_misaligned_pre"], w0).as_dict(),
         "p_misaligned_after_training": summarize(q["p_misaligned_post"], w).as_dict(),
-        "bayes_factor_worst_case": bf_of(pw, q0["p_worst_case"]),
-        "bayes_factor_routes": {
-            "consistency": bf_of(q["p_worst_case_consistency_route"], q0["p_worst_case_consistency_route"]),
-            "other": bf_of(q["p_worst_case_other_route"], q0["p_worst_case_other_route"]),
-        },
+        "bayes_factor_worst_case": by_system[system],
+        "bayes_factor_routes": {"consistency": by_route[routes[0]], "other": by_route[routes[1]]},
         "route_shares": {"consistency": share_cons, "other_route_only": share_other},
         "assumptions": assumption_effects(result, system),
         "per_system": per_system,

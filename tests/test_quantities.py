@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from riskmodel.priors import CAPABILITIES, load_priors
-from riskmodel.quantities import all_capabilities, bayes_factor, worst_case
+from riskmodel.quantities import all_capabilities, bayes_factor, bayes_factors, capability_breakdown, worst_case
 from tests.conftest import ROOT
 
 probs = st.floats(0.0, 1.0)
@@ -129,3 +129,34 @@ def test_bayes_factor_of_identical_draws_is_one_and_doubles_with_odds():
     bf = bayes_factor(x * 0 + target, x)
     assert bf.value == pytest.approx(2.0, rel=1e-9)
     assert bf.log_mcse > 0
+
+
+def test_capability_breakdown_matches_separate_integrals_and_overrides():
+    rng = np.random.default_rng(5)
+    q, s = rng.uniform(0.02, 0.98, (3, 40, 4)), rng.uniform(0.0, 0.95, (3, 40))
+    total, if_certain, through = capability_breakdown(q, s)
+    np.testing.assert_allclose(total, all_capabilities(q, s), rtol=1e-12)
+    for a in range(4):
+        certain = q.copy()
+        certain[..., a] = 1.0
+        np.testing.assert_allclose(if_certain[..., a], all_capabilities(certain, s), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(through[..., a], all_capabilities(q[..., : a + 1], s), rtol=1e-12, atol=1e-15)
+    d = _fake_draws(300, np.random.default_rng(6))
+    qs = worst_case(d, PRIORS)
+    for cap in qs["capability"].values:
+        certain = worst_case(d, PRIORS, capability_override={str(cap): 1.0})["p_worst_case"]
+        via = qs["p_misaligned_and_route"] * qs["p_all_capabilities_if_certain"].sel(capability=cap)
+        np.testing.assert_allclose(certain, via.transpose(*certain.dims), rtol=1e-10, atol=1e-15)
+
+
+def test_vectorized_bayes_factors_equal_one_at_a_time():
+    rng = np.random.default_rng(7)
+    dims, coords = ("chain", "draw", "system"), {"system": list("abc")}
+    post = xr.DataArray(rng.beta(2, 30, (4, 300, 3)), dims=dims, coords=coords)
+    prior = xr.DataArray(rng.beta(2, 20, (1, 1200, 3)), dims=dims, coords=coords)
+    w = rng.dirichlet(np.ones(1200)).reshape(300, 4).T.copy()
+    many = bayes_factors(post, prior, "system", w, None, prior_independent=True)
+    for s in "abc":
+        one = bayes_factor(post.sel(system=s), prior.sel(system=s), w, None, prior_independent=True)
+        assert many[s].value == pytest.approx(one.value, rel=1e-12)
+        assert many[s].log_mcse == pytest.approx(one.log_mcse, rel=1e-9)
