@@ -116,11 +116,16 @@ def _update_system(p_pre: np.ndarray, ll: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def augmented_evidence(evidence: EvidenceSet, observations: list[Observation], reference_setting: str) -> EvidenceSet:
-    """An in-memory evidence set with the observations as extra reasoning rows (source ``whatif``; nothing written).
+    """An in-memory evidence set with the observations added as reasoning counts (nothing is written).
 
-    Its hash names the original file and the added rows, so its results are never confused with the released set.
+    Counts in a context where the system already has a reasoning row (same system, setting, stage and features) are
+    pooled into that row (``k + k'`` of ``n + n'``: the same binomial likelihood up to a constant, and the same model
+    graph, so a refit reuses the compiled sampler); counts in a new context become a new row with source ``whatif``.
+    Its hash names the original file and the changed rows, so its results are never confused with the released set.
     """
     rows = list(evidence.rows)
+    counted = {r.id for r in evidence.reasoning_rows()}
+    touched: list[EvidenceRow] = []
     for i, o in enumerate(observations):
         if o.system == NEW_SYSTEM:
             raise InputError(
@@ -128,12 +133,27 @@ def augmented_evidence(evidence: EvidenceSet, observations: list[Observation], r
                 field="observation.system",
             )
         c = o.context
+        setting = o.setting or reference_setting
+        same = [
+            j
+            for j, r in enumerate(rows)
+            if (r.id in counted or r.source == "whatif")
+            and (r.system, r.setting, r.stage, r.context.design_row().tolist())
+            == (o.system, setting, c.stage, c.design_row().tolist())
+        ]
+        if same:  # pooled into the row of the same context: the same likelihood up to a constant, same model graph
+            r = rows[same[0]]
+            rows[same[0]] = replace(
+                r, k=r.k + int(o.k), n=r.n + int(o.n), rate=None, note=f"{r.note} + hypothetical {o.k}/{o.n}".strip()
+            )
+            touched.append(rows[same[0]])
+            continue
         rows.append(
             EvidenceRow(
                 id=f"whatif-{i + 1}",
                 source="whatif",
                 system=o.system,
-                setting=o.setting or reference_setting,
+                setting=setting,
                 stage=c.stage,
                 condition="training",
                 training_info=c.training_info,
@@ -147,8 +167,8 @@ def augmented_evidence(evidence: EvidenceSet, observations: list[Observation], r
                 where_read="hypothetical observation (riskmodel.whatif)",
             )
         )
-    added = rows[len(evidence.rows) :]
-    text = evidence.sha256 + "|" + ";".join(f"{r.id}:{r.system}:{r.context.label()}:{r.k}/{r.n}" for r in added)
+        touched.append(rows[-1])
+    text = evidence.sha256 + "|" + ";".join(f"{r.id}:{r.system}:{r.context.label()}:{r.k}/{r.n}" for r in touched)
     return replace(
         evidence,
         sources={**evidence.sources, "whatif": "hypothetical observations (not published)"},
@@ -165,6 +185,7 @@ def what_if(
     *,
     pareto_k_max: float = PARETO_K_MAX,
     allow_refit: bool = False,
+    force_refit: bool = False,
     progress: bool = False,
 ) -> FitResult:
     """The result updated with hypothetical observations (see the module docstring).
@@ -180,6 +201,8 @@ def what_if(
     allow_refit
         Refit with an augmented in-memory evidence set when the weights are not trusted; otherwise the reweighted
         result is returned flagged ``reweighted-unreliable``.
+    force_refit
+        Refit whatever the Pareto k (the exact answer the reweighting approximates).
 
     Returns
     -------
@@ -210,10 +233,13 @@ def what_if(
             log_ratio = log_ratio + np.log(result.weights.reshape(shape))
     w, k = _psis(log_ratio.ravel(), shape)
     label = tuple(f"+{o.system}: {o.k}/{o.n} in {o.context.label()}" for o in obs)
-    if k > pareto_k_max:
-        msg = f"importance reweighting is unreliable (Pareto k {k:.2f} > {pareto_k_max}): the new counts are too far "
-        msg += "from what the fit predicts"
-        if allow_refit:
+    if k > pareto_k_max or force_refit:
+        if force_refit:
+            msg = f"refit asked for (Pareto k of the reweighting {k:.2f})"
+        else:
+            msg = f"importance reweighting is unreliable (Pareto k {k:.2f} > {pareto_k_max}): the new counts are "
+            msg += "too far from what the fit predicts"
+        if allow_refit or force_refit:
             ev = augmented_evidence(result.evidence, obs, ref)
             res = fit(
                 result.priors,

@@ -149,3 +149,141 @@ def test_bad_grid_sizes_are_one_line_errors():
         S.grid_levels(1)
     with pytest.raises(InputError):
         S.sobol_indices(_product, {k: stats.beta(*v) for k, v in BETAS.items()}, n_base=1000)
+
+
+# ---------------------------------------------------------------------------------------------- the model
+@pytest.mark.slow
+def test_decomposition_matches_a_direct_rerun_of_the_worst_case_arithmetic(default_fit):
+    from riskmodel.quantities import weighted_mean, worst_case
+
+    res = default_fit
+    dec = S.Decomposition.of(res.posterior, res, "new", None)
+    for fixed in (
+        {},
+        {"other_route": 0.3},
+        {"reinforcement": 0.7, "other_route": 0.05},
+        {"coordination": 0.9},
+        {"competence_correlation": 0.8, "sandbagging": 0.2, "reinforcement": 0.1},
+    ):
+        direct = worst_case(S._fixed(res.posterior, fixed), res.priors).sel(system="new")
+        np.testing.assert_allclose(dec.p_worst_case(fixed), direct["p_worst_case"].values, rtol=1e-9, atol=1e-15)
+        np.testing.assert_allclose(dec.p_misaligned_post(fixed), direct["p_misaligned_post"].values, rtol=1e-9)
+    x = {"other_route": 0.2, "reinforcement": 0.4, "competence_correlation": 0.5}
+    x |= {"cross_context_strategizing": 0.3, "coordination": 0.6, "sandbagging": 0.5, "hiding_reasoning": 0.2}
+    direct = worst_case(S._fixed(res.posterior, x), res.priors)["p_worst_case"].sel(system="new")
+    got = dec.mean_function()({k: np.array([v]) for k, v in x.items()})[0]
+    assert got == pytest.approx(weighted_mean(direct), rel=1e-9)
+
+
+@pytest.mark.slow
+def test_log_likelihood_and_log_prior_match_the_model(default_fit):
+    import pymc as pm
+    import pytensor
+    import pytensor.tensor as pt
+
+    from riskmodel.model import build_model
+
+    res = default_fit
+    m = build_model(res.data, likelihood=True)
+    ll = pt.sum([pt.sum(p) for p in m.potentials])
+    lp = pt.sum([pm.logp(rv, rv).sum() for rv in m.free_RVs])
+    fn = pytensor.function(m.free_RVs, [ll, lp], on_unused_input="ignore", mode="FAST_COMPILE")
+    ours_ll, ours_lp = S.log_likelihood_draws(res), S.log_prior_draws(res)
+    for c, d in ((0, 0), (1, 17), (3, 999)):
+        vals = [res.posterior[rv.name].isel(chain=c, draw=d).values for rv in m.free_RVs]
+        got_ll, got_lp = fn(*vals)
+        assert ours_ll[c, d] == pytest.approx(float(got_ll), rel=1e-8, abs=1e-8)
+        assert ours_lp[c, d] == pytest.approx(float(got_lp), rel=1e-8, abs=1e-8)
+
+
+@pytest.mark.slow
+def test_one_way_sweeps_on_the_default_fit(default_fit):
+    from riskmodel.quantities import weighted_mean
+    from riskmodel.update import update
+
+    res = default_fit
+    ds = S.one_way(res, ["coordination", "reinforcement", "p_misaligned", "hidden_scratchpad_effect"], points=5)
+    assert ds["estimate"].dims == ("parameter", "grid", "quantity")
+    assert set(np.unique(ds["method"].values)) <= {"fixed", "reweighted", "skipped"}
+    assert (ds["method"].sel(parameter="coordination") == "fixed").all()
+    assert (ds["sweep"].sel(parameter="p_misaligned") == "prior median").item()
+    assert ds.attrs["citation"] == res.citation()
+    # raising a capability never lowers P(worst case); reinforcement raises P(misaligned after training)
+    pw = ds["estimate"].sel(parameter="coordination", quantity="p_worst_case").values
+    assert np.all(np.diff(pw) >= 0)
+    pm_post = ds["estimate"].sel(parameter="reinforcement", quantity="p_misaligned_after_training").values
+    assert np.all(np.diff(pm_post) > 0)
+    # a reweighted point equals riskmodel.update's reweighting under the same shifted prior
+    j = 1
+    assert ds["method"].sel(parameter="p_misaligned", grid=j).item() == "reweighted"
+    new = S._location_prior(res.priors["p_misaligned"], float(res.priors["p_misaligned"].quantile(ds["level"][j])))
+    upd = update(res, res.priors.with_parameter(new), allow_refit=False)
+    expected = weighted_mean(res.quantities["p_worst_case"].sel(system="new"), upd.weights)
+    got = ds["estimate"].sel(parameter="p_misaligned", grid=j, quantity="p_worst_case").item()
+    assert got == pytest.approx(expected, rel=1e-12)
+    assert ds["pareto_k"].sel(parameter="p_misaligned", grid=j).item() == pytest.approx(
+        max(upd.update.pareto_k, upd.update.prior_pareto_k)
+    )
+    table = S.tornado_table(ds)
+    assert list(table["swing"]) == sorted(table["swing"], reverse=True)
+
+
+@pytest.mark.slow
+def test_power_scaling_sobol_and_value_of_information_on_the_default_fit(default_fit):
+    from riskmodel.quantities import weighted_mean
+
+    res = default_fit
+    ps = S.power_scaling(res)
+    assert ps["prior_sensitivity"].dims == ("parameter",)
+    assert "p_worst_case" in ps["parameter"].values and "p_misaligned" in ps["parameter"].values
+    assert set(ps["diagnosis"].values) <= {
+        "✓",
+        "potential prior-data conflict",
+        "potential strong prior / weak likelihood",
+    }
+    so = S.sobol(res, n_base=256)
+    assert set(so["parameter"].values) == set(S.uninformed_parameters(res))
+    assert np.all(so["total"].values > -0.05) and np.all(so["total"].values < 1.05)
+    p_w = weighted_mean(res.quantities["p_worst_case"].sel(system="new"))
+    assert so.attrs["output_mean"] == pytest.approx(p_w, rel=0.1)
+    ctx = S._declared_contexts(res)[:2]
+    voi = S.value_of_information(res, nodes=8, episodes=(10,), contexts=ctx)
+    assert np.all(voi["voi_variance"].values >= 0)
+    assert np.all(voi["preposterior_voi_variance"].values >= 0)
+    assert set(S.uninformed_parameters(res)) <= set(voi["learned"].values)
+    assert voi.attrs["citation"] == res.citation()
+
+
+@pytest.mark.slow
+def test_reweighted_sweep_points_agree_with_refits_serial_and_on_a_dask_local_cluster(default_fit):
+    """Two reweighted grid points against exact refits; a Dask LocalCluster of threads gives the serial numbers.
+
+    ``LocalCluster(processes=False)`` runs the refits in this process, where nutpie is reproducible for the same
+    model, data and seed: its results must equal the serial ones bit for bit.
+    """
+    from dask.distributed import Client, LocalCluster
+
+    from riskmodel.parallel import refit_sweep
+
+    res = default_fit
+    ds = S.one_way(res, ["p_misaligned"], points=5)
+    grid = [1, 3]
+    priors = []
+    for j in grid:
+        assert ds["method"].sel(parameter="p_misaligned", grid=j).item() == "reweighted"
+        level = float(ds["level"][j])
+        prior = res.priors["p_misaligned"]
+        priors.append(res.priors.with_parameter(S._location_prior(prior, float(prior.quantile(level)))))
+    kw = {"system": "new", "seed": 7, "chains": 2, "draws": 1000, "tune": 500}
+    serial = refit_sweep(priors, res.evidence, **kw)
+    for j, refit in zip(grid, serial, strict=True):
+        rw = ds["estimate"].sel(parameter="p_misaligned", grid=j, quantity="p_worst_case").item()
+        rw_se = ds["mcse_p_worst_case"].sel(parameter="p_misaligned", grid=j).item()
+        se = math.hypot(rw_se, refit["mcse_p_worst_case"])
+        assert abs(rw - refit["p_worst_case"]) < 3 * se, (j, rw, refit["p_worst_case"], se)
+        pm_rw = ds["estimate"].sel(parameter="p_misaligned", grid=j, quantity="p_misaligned").item()
+        assert pm_rw == pytest.approx(refit["p_misaligned"], rel=0.1)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            clustered = refit_sweep(priors, res.evidence, client=client, **kw)
+    assert clustered == serial
