@@ -19,7 +19,7 @@ from riskmodel.errors import InputError, PriorError, RegistryError
 from riskmodel.features import VOCABULARY, Context
 from riskmodel.priors import CAPABILITIES, PARAMETERS, ParamPrior, PriorSet, parse_priors, prior_store
 from riskmodel.quantities import weighted_mean
-from riskmodel.registry import Release, format_version
+from riskmodel.registry import Release, check_name, format_version
 
 if TYPE_CHECKING:
     from riskmodel.fit import FitResult
@@ -385,22 +385,29 @@ def release_priors(
 ) -> Release:
     """Write an assumption set as the next released version of its prior set and register its hash.
 
-    Never overwrites: a name/version that exists is refused. The text is validated by parsing it back first.
+    Never overwrites: a name/version that exists is refused. The text is validated by parsing it back first. Without
+    ``version`` the next minor version is chosen under the registry lock, so two saves at once get two versions.
     """
     import datetime as dt
 
     if not isinstance(changelog, str) or not changelog.strip():
         raise RegistryError("a new version needs a changelog line", field="changelog")
     name = name or priors.name
-    version = version or next_version(name)
-    new = replace(
-        priors,
-        name=name,
-        version=version,
-        date=dt.date.today().isoformat(),
-        changelog=changelog.strip(),
-        summary=summary or priors.summary,
-    )
-    text = new.to_toml()
-    parse_priors(text, file=f"{name}/{version}.toml")  # refuse anything the loader would refuse
-    return prior_store().release(name, version, text.encode())
+    check_name(name, field="name")
+
+    def render(v: str) -> bytes:
+        new = replace(
+            priors,
+            name=name,
+            version=v,
+            date=dt.date.today().isoformat(),
+            changelog=changelog.strip(),
+            summary=summary or priors.summary,
+        )
+        text = new.to_toml()
+        parse_priors(text, file=f"{name}/{v}.toml")  # refuse anything the loader would refuse
+        return text.encode()
+
+    if version is None:
+        return prior_store().release_next(name, render)
+    return prior_store().release(name, version, render(version))

@@ -314,28 +314,52 @@ class Store:
     def release(self, name: str, version: str, data: bytes) -> Release:
         """Write ``data`` as ``NAME/VERSION.toml`` and register its hash; refuses a name/version that exists."""
         check_name(name)
+        parse_version(version)
+        with self._locked():
+            return self._release_locked(name, version, data)
+
+    def release_next(self, name: str, make: Callable[[str], bytes], bump: str = "minor") -> Release:
+        """Release the next version of ``name`` (``bump``: major, minor or patch; 1.0.0 for a new name).
+
+        The version is chosen *under the registry lock* and ``make(version)`` renders the file for it, so processes
+        saving at the same time each get their own version and none is refused or lost.
+        """
+        check_name(name)
+        if bump not in ("major", "minor", "patch"):
+            raise RegistryError(f"bump must be major, minor or patch, got {bump!r}", field="bump")
+        with self._locked():
+            latest = max((r.key[1] for r in self.releases() if r.name == name), default=None)
+            if latest is None:
+                version = "1.0.0"
+            else:
+                major, minor, patch = latest
+                nxt = {"major": (major + 1, 0, 0), "minor": (major, minor + 1, 0), "patch": (major, minor, patch + 1)}
+                version = format_version(nxt[bump])
+            return self._release_locked(name, version, make(version))
+
+    def _release_locked(self, name: str, version: str, data: bytes) -> Release:
+        """Check, write and register one release; the caller holds the registry lock."""
         v = parse_version(version)
         rel_path = f"{name}/{version}.toml"
-        with self._locked():
-            existing = self.releases()
-            if any(r.name == name and r.version == version for r in existing):
-                raise RegistryError(f"{name}@{version} is already released; choose a new version", field="version")
-            latest = max((r.key[1] for r in existing if r.name == name), default=None)
-            if latest is not None and v <= latest:
-                raise RegistryError(
-                    f"version {version} is not above the latest release {format_version(latest)} of {name}",
-                    field="version",
-                )
-            target = self.root / rel_path
-            try:
-                atomic_write(target, data, exclusive=True)
-            except FileExistsError:
-                raise RegistryError(
-                    "an unregistered file already exists at this path; it is left untouched",
-                    file=str(target),
-                ) from None
-            rel = Release(name, version, rel_path, sha256_bytes(data), dt.date.today().isoformat())
-            self._write_registry([*existing, rel])
+        existing = self.releases()
+        if any(r.name == name and r.version == version for r in existing):
+            raise RegistryError(f"{name}@{version} is already released; choose a new version", field="version")
+        latest = max((r.key[1] for r in existing if r.name == name), default=None)
+        if latest is not None and v <= latest:
+            raise RegistryError(
+                f"version {version} is not above the latest release {format_version(latest)} of {name}",
+                field="version",
+            )
+        target = self.root / rel_path
+        try:
+            atomic_write(target, data, exclusive=True)
+        except FileExistsError:
+            raise RegistryError(
+                "an unregistered file already exists at this path; it is left untouched",
+                file=str(target),
+            ) from None
+        rel = Release(name, version, rel_path, sha256_bytes(data), dt.date.today().isoformat())
+        self._write_registry([*existing, rel])
         return rel
 
     def deprecate(self, ref: str, reason: str) -> Release:

@@ -1,0 +1,144 @@
+"""Immutable history: released files match their hashes, releases are atomic, concurrent saves lose nothing."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from riskmodel.errors import RegistryError, RiskmodelError
+from riskmodel.evidence import evidence_store, load_evidence
+from riskmodel.priors import load_priors, prior_store
+from riskmodel.registry import Store, atomic_write, sha256_bytes
+from tests.conftest import ROOT, snapshot
+
+#: Processes racing to save a new prior version, and rounds of the race (all start each round at a barrier).
+RACERS, ROUNDS = 4, 8
+
+
+# ------------------------------------------------------------------------------------------------ released files
+@pytest.mark.parametrize("kind", ["priors", "evidence"])
+def test_every_released_file_matches_its_registered_hash(kind):
+    store = prior_store(ROOT) if kind == "priors" else evidence_store(ROOT)
+    load = load_priors if kind == "priors" else load_evidence
+    releases = store.releases()
+    assert releases
+    registry = tomllib.loads(store.registry_path.read_text())["release"]
+    assert len(registry) == len(releases)
+    for rel in releases:
+        data = (store.root / rel.path).read_bytes()
+        assert sha256_bytes(data) == rel.sha256, rel.ref
+        obj = load(rel.ref, root=ROOT)
+        assert (obj.name, obj.version, obj.sha256, obj.released) == (rel.name, rel.version, rel.sha256, True)
+    on_disk = {str(p.relative_to(store.root)) for p in store.root.rglob("*.toml") if p.name != "registry.toml"}
+    assert on_disk == {r.path for r in releases}, "a file in the store is not registered (or one is missing)"
+
+
+# ------------------------------------------------------------------------------------------------ atomic writes
+def test_atomic_write_fsyncs_file_and_directory_and_renames(tmp_path, monkeypatch):
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def spy(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    target = tmp_path / "sub" / "1.0.0.toml"
+    atomic_write(target, b"x = 1\n", exclusive=True)
+    assert target.read_bytes() == b"x = 1\n"
+    assert len(synced) == 2
+    assert Path(synced[0]).name.startswith(".1.0.0.toml.") and synced[0].endswith(".tmp")  # the temporary file
+    assert synced[1] == str(target.parent)  # then the directory, after the rename
+    assert [p.name for p in target.parent.iterdir()] == ["1.0.0.toml"]  # no temporary file left
+
+
+def test_atomic_write_never_replaces_a_file_and_leaves_nothing_on_failure(tmp_path, monkeypatch):
+    target = tmp_path / "1.0.0.toml"
+    atomic_write(target, b"first\n", exclusive=True)
+    with pytest.raises(FileExistsError):
+        atomic_write(target, b"second\n", exclusive=True)
+    assert target.read_bytes() == b"first\n"
+
+    def disk_full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        atomic_write(tmp_path / "2.0.0.toml", b"partial", exclusive=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["1.0.0.toml"]  # no target, no temporary file
+
+
+# ------------------------------------------------------------------------------------------------ released = immutable
+def test_a_release_can_be_deprecated_but_not_rewritten(data_copy):
+    store = prior_store(data_copy)
+    path = data_copy / "priors" / "baseline" / "1.0.0.toml"
+    before = path.read_bytes()
+    with pytest.raises(RegistryError, match="already released"):
+        store.release("baseline", "1.0.0", b"name = 'baseline'\nversion = '1.0.0'\n")
+    with pytest.raises(RegistryError, match="not above the latest release"):
+        store.release("baseline", "0.9.0", before)
+    dep = store.deprecate("baseline@1.0.0", "superseded by 1.1.0")
+    assert dep.deprecated == "superseded by 1.1.0" and dep.sha256 == sha256_bytes(before)
+    assert path.read_bytes() == before  # deprecation touches the registry only
+    assert load_priors("baseline@1.0.0", root=data_copy).sha256 == dep.sha256  # still loadable and citable
+    assert store.resolve("baseline").version == "1.1.0"
+    with pytest.raises(RegistryError, match="needs a reason"):
+        store.deprecate("baseline@1.1.0", "  ")
+    assert not any(hasattr(Store, m) for m in ("remove", "delete", "unrelease", "overwrite", "replace"))
+
+
+def test_an_unregistered_file_at_the_target_path_is_left_untouched(data_copy):
+    store = prior_store(data_copy)
+    stray = data_copy / "priors" / "baseline" / "2.0.0.toml"
+    stray.write_bytes(b"hand-written\n")
+    before = snapshot(data_copy)
+    with pytest.raises(RegistryError, match="unregistered file already exists"):
+        store.release("baseline", "2.0.0", b"new bytes\n")
+    assert snapshot(data_copy) == before
+
+
+# ------------------------------------------------------------------------------------------------ racing saves
+def _racer(root: str, barrier, rounds: int, results) -> None:
+    """Save a new version of baseline in each round, all racers starting together."""
+    os.environ["RISKMODEL_DATA"] = root
+    from riskmodel.explore import release_priors
+
+    base = load_priors("baseline@1.1.0")
+    for r in range(rounds):
+        barrier.wait(timeout=60)
+        try:
+            rel = release_priors(base, f"race {os.getpid()} round {r}")
+            results.put(("ok", rel.ref, rel.sha256))
+        except RiskmodelError as exc:
+            results.put(("error", exc.line(), ""))
+
+
+@pytest.mark.slow
+def test_processes_saving_at_once_get_distinct_versions_and_lose_nothing(data_copy):
+    # forkserver: children are forked from a clean server process with the library imported once (fork from the
+    # multi-threaded test process could deadlock; spawn would import the library in every child)
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["riskmodel.explore", "riskmodel.priors", "tests.test_history"])
+    barrier, results = ctx.Barrier(RACERS), ctx.Queue()
+    procs = [ctx.Process(target=_racer, args=(str(data_copy), barrier, ROUNDS, results)) for _ in range(RACERS)]
+    for p in procs:
+        p.start()
+    outcomes = [results.get(timeout=120) for _ in range(RACERS * ROUNDS)]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    errors = [o[1] for o in outcomes if o[0] == "error"]
+    saved = [o[1] for o in outcomes if o[0] == "ok"]
+    registered = {r.ref: r for r in prior_store(data_copy).releases()}
+    lost = [ref for ref in saved if ref not in registered]
+    print(f"{RACERS} processes x {ROUNDS} rounds: {len(saved)} saved, {len(errors)} refused, {len(lost)} lost")
+    assert errors == [], errors[:3]
+    assert len(set(saved)) == len(saved) == RACERS * ROUNDS  # distinct versions
+    assert lost == []
+    for ref in saved:  # every saved file is intact and loads under its registered hash
+        assert load_priors(ref, root=data_copy).sha256 == registered[ref].sha256
+    assert len(registered) == 2 + RACERS * ROUNDS
