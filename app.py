@@ -11,10 +11,10 @@ import os
 import streamlit as st
 
 import riskmodel
-from riskmodel import explore
+from riskmodel import explore, whatif
 from riskmodel.errors import RiskmodelError
 from riskmodel.evidence import EvidenceSet, evidence_store, load_evidence
-from riskmodel.features import Context
+from riskmodel.features import VOCABULARY, Context
 from riskmodel.priors import PARAMETERS, PriorSet, load_priors, parse_priors, prior_store
 
 DRAWS = int(os.environ.get("RISKMODEL_APP_DRAWS", "1000"))
@@ -23,19 +23,16 @@ CHAINS = int(os.environ.get("RISKMODEL_APP_CHAINS", "4"))
 
 @st.cache_resource(show_spinner="Fitting the model (compiles once per process)...")
 def base_fit(
-    priors_sha: str, evidence_sha: str, excluded: tuple[str, ...], _priors: PriorSet, _evidence: EvidenceSet
+    priors_sha: str, evidence_subset_sha: str, _priors: PriorSet, _evidence: EvidenceSet
 ) -> riskmodel.FitResult:
-    """The exact fit under released priors, cached across reruns and sessions by the files' hashes."""
-    return riskmodel.fit(_priors, _evidence.without(set(excluded)), seed=1, chains=CHAINS, draws=DRAWS)
+    """The exact fit under released priors, cached across reruns and sessions by priors and evidence-subset hashes."""
+    return riskmodel.fit(_priors, _evidence, seed=1, chains=CHAINS, draws=DRAWS)
 
 
 @st.cache_resource(show_spinner="Fitting exactly under the current assumptions...")
-def exact_fit(
-    priors_toml: str, evidence_sha: str, excluded: tuple[str, ...], system: str, _evidence: EvidenceSet
-) -> riskmodel.FitResult:
+def exact_fit(priors_toml: str, evidence_subset_sha: str, system: str, _evidence: EvidenceSet) -> riskmodel.FitResult:
     """An exact fit under an edited assumption set (for citing)."""
-    ev = _evidence.without(set(excluded))
-    return riskmodel.fit(parse_priors(priors_toml), ev, system=system, seed=1, chains=CHAINS, draws=DRAWS)
+    return riskmodel.fit(parse_priors(priors_toml), _evidence, system=system, seed=1, chains=CHAINS, draws=DRAWS)
 
 
 st.set_page_config(page_title="riskmodel explorer", layout="wide")
@@ -46,19 +43,26 @@ query = dict(st.query_params)
 try:
     releases = [r.ref for r in prior_store().releases()]
     ev_releases = [r.ref for r in evidence_store().releases()]
+    default_priors, default_evidence = explore.default_refs()
 except RiskmodelError as exc:
     st.error(exc.line())
     st.stop()
 with st.sidebar:
     st.header("Priors and evidence")
-    wanted = query.get("priors", releases[-1])
+    wanted = query.get("priors", default_priors)
     priors_ref = st.selectbox(
         "prior set",
         releases,
-        index=releases.index(wanted) if wanted in releases else len(releases) - 1,
+        index=releases.index(wanted if wanted in releases else default_priors),
         key="priors_ref",
     )
-    evidence_ref = st.selectbox("evidence set", ev_releases, index=len(ev_releases) - 1, key="evidence_ref")
+    wanted = query.get("evidence", default_evidence)
+    evidence_ref = st.selectbox(
+        "evidence set",
+        ev_releases,
+        index=ev_releases.index(wanted if wanted in ev_releases else default_evidence),
+        key="evidence_ref",
+    )
 try:
     released = load_priors(priors_ref)
     evidence = load_evidence(evidence_ref)
@@ -81,7 +85,21 @@ with st.sidebar:
     excluded = st.multiselect(
         "switch evidence rows off", row_ids, default=sorted(url_excluded & set(row_ids)), key="excluded"
     )
-    systems = [*evidence.without(set(excluded)).systems(), "new"]
+    try:
+        url_capability = explore.decode_capability(query, evidence)
+    except RiskmodelError as exc:
+        st.warning(f"Ignored the capability-evidence choice in the URL: {exc.line()}")
+        url_capability = evidence.capability_sources
+    cap_sources = explore.capability_sources(evidence)
+    capability = st.multiselect(
+        "capability evidence in the likelihood (per source)",
+        cap_sources,
+        default=sorted(url_capability & set(cap_sources)),
+        key="capability",
+        help="Switched on, a source's capability counts inform the matching capability assumptions (docs/evidence.md).",
+    )
+    selected = evidence.with_capability_likelihood(frozenset(capability)).without(set(excluded))
+    systems = [*selected.systems(), "new"]
     system = st.selectbox(
         "system",
         systems,
@@ -141,7 +159,7 @@ if problems:
 
 # ------------------------------------------------------------------ fit (cached) and fast update
 try:
-    base = base_fit(released.sha256, evidence.sha256, tuple(sorted(excluded)), released, evidence)
+    base = base_fit(released.sha256, selected.subset_sha256, released, selected)
     with st.spinner("Updating; refitting with MCMC when importance reweighting is unreliable (Pareto k > 0.7)..."):
         result = riskmodel.update(base, priors)
 except RiskmodelError as exc:
@@ -149,7 +167,14 @@ except RiskmodelError as exc:
     st.stop()
 report = result.report(system)
 st.query_params.from_dict(
-    explore.encode_state(priors, released, excluded=frozenset(excluded), evidence=evidence_ref, system=system)
+    explore.encode_state(
+        priors,
+        released,
+        excluded=frozenset(excluded),
+        evidence=evidence_ref,
+        system=system,
+        capability=None if selected.capability_sources == evidence.capability_sources else selected.capability_sources,
+    )
 )
 
 # ------------------------------------------------------------------ main page
@@ -173,6 +198,27 @@ st.subheader(f"Training-gaming rate per context, {system}")
 rates = explore.context_rate_table(result, system)
 st.vega_lite_chart(explore.context_rate_chart(rates))
 
+st.subheader("What if: a hypothetical observation")
+with st.form("whatif"):
+    w1, w2, w3, w4, w5, w6 = st.columns(6)
+    obs_system = w1.selectbox("system", systems, index=systems.index(system), key="wi_system")
+    vc = w2.selectbox("value conflict", VOCABULARY["value_conflict"], key="wi_vc")
+    ti = w3.selectbox("training info", VOCABULARY["training_info"], key="wi_ti")
+    sp = w4.selectbox("scratchpad", VOCABULARY["scratchpad"], key="wi_sp")
+    k = w5.number_input("k (training-gaming)", 0, 100000, 10, key="wi_k")
+    n = w6.number_input("of n episodes", 0, 100000, 100, key="wi_n")
+    asked = st.form_submit_button("Show the updated posterior")
+if asked:
+    try:
+        with st.spinner("Reweighting (refitting with MCMC if Pareto k > 0.7)..."):
+            hyp = whatif.what_if(
+                result, whatif.Observation(obs_system, Context(vc, ti, sp), int(k), int(n)), allow_refit=True
+            )
+        st.dataframe(explore.what_if_table(result, hyp, system, obs_system), hide_index=True)
+        st.caption(f"{hyp.update.method}: {hyp.update.message}")
+    except RiskmodelError as exc:
+        st.error(exc.line())
+
 st.subheader("Health")
 diag, upd = report["diagnostics"], report["update"] or {}
 st.write(
@@ -192,7 +238,7 @@ if report["citation"]:
 else:
     st.info("These numbers come from a fast update of the cached fit. Fit exactly to cite them.")
     if st.button("Fit exactly to cite", key="fit_exact"):
-        exact = exact_fit(priors.to_toml(), evidence.sha256, tuple(sorted(excluded)), system, evidence)
+        exact = exact_fit(priors.to_toml(), selected.subset_sha256, system, selected)
         st.code(exact.citation(), language=None)
 table = explore.summary_table(report)
 d1, d2, d3 = st.columns(3)

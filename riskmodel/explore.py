@@ -22,6 +22,7 @@ from riskmodel.quantities import weighted_mean
 from riskmodel.registry import Release, check_name, format_version
 
 if TYPE_CHECKING:
+    from riskmodel.evidence import EvidenceSet
     from riskmodel.fit import FitResult
 
 __all__ = [
@@ -30,14 +31,18 @@ __all__ = [
     "assumption_table",
     "beta_from_interval",
     "beta_from_mean_strength",
+    "capability_sources",
     "context_rate_chart",
     "context_rate_table",
+    "decode_capability",
     "decode_state",
+    "default_refs",
     "encode_state",
     "funnel",
     "release_priors",
     "summary_table",
     "system_table",
+    "what_if_table",
     "worst_case_chart",
     "worst_case_ecdf",
 ]
@@ -52,6 +57,20 @@ ALL_CONTEXTS: tuple[Context, ...] = tuple(
     for ti in VOCABULARY["training_info"]
     for sp in VOCABULARY["scratchpad"]
 )
+
+
+def default_refs() -> tuple[str, str]:
+    """``NAME@VERSION`` of the prior and evidence sets a fit uses by default (latest non-deprecated releases)."""
+    import inspect
+
+    from riskmodel.evidence import evidence_store
+    from riskmodel.fit import fit
+
+    defaults = inspect.signature(fit).parameters
+    return (
+        prior_store().resolve(defaults["priors"].default).ref,
+        evidence_store().resolve(defaults["evidence"].default).ref,
+    )
 
 
 def beta_from_mean_strength(base: ParamPrior, mean: float, strength: float) -> ParamPrior:
@@ -78,12 +97,23 @@ _BETA_RE = re.compile(rf"^b{_NUM},{_NUM}$")
 
 
 def encode_state(
-    priors: PriorSet, base: PriorSet, *, excluded: frozenset[str] = frozenset(), evidence: str = "", system: str = "new"
+    priors: PriorSet,
+    base: PriorSet,
+    *,
+    excluded: frozenset[str] = frozenset(),
+    evidence: str = "",
+    system: str = "new",
+    capability: frozenset[str] | None = None,
 ) -> dict[str, str]:
-    """URL query parameters that restore an assumption set: base prior ref, changed priors, contexts, evidence."""
+    """URL query parameters that restore an assumption set: base prior ref, changed priors, contexts, evidence.
+
+    ``capability``: the sources whose capability evidence is in the likelihood, when they differ from the file's.
+    """
     out = {"priors": base.ref, "system": system}
     if evidence:
         out["evidence"] = evidence
+    if capability is not None:
+        out["capability"] = ",".join(sorted(capability)) or "none"
     for name in BETA_PARAMETERS:
         p = priors[name]
         if (p.distribution, p.params) == (base[name].distribution, base[name].params):
@@ -98,6 +128,19 @@ def encode_state(
     if excluded:
         out["exclude"] = ",".join(sorted(excluded))
     return out
+
+
+def decode_capability(params: dict[str, str], evidence: EvidenceSet) -> frozenset[str]:
+    """Sources whose capability evidence the URL switches into the likelihood (default: the evidence file's choice).
+
+    Unknown sources raise a one-line error.
+    """
+    raw = params.get("capability")
+    if raw is None:
+        return evidence.capability_sources
+    chosen = frozenset() if raw == "none" else frozenset(x for x in raw.split(",") if x)
+    evidence.with_capability_likelihood(chosen)  # refuses a source without capability counts
+    return chosen
 
 
 def decode_state(params: dict[str, str], base: PriorSet) -> tuple[PriorSet, frozenset[str]]:
@@ -164,6 +207,47 @@ def funnel(result: FitResult, system: str) -> pd.DataFrame:
         rows.append((f"... and {cap.replace('_', ' ')}", weighted_mean(route * through, w)))
     # numbered so that charts keep the order of the stages
     return pd.DataFrame([(f"{i + 1}. {s}", p) for i, (s, p) in enumerate(rows)], columns=["stage", "probability"])
+
+
+def capability_sources(evidence: EvidenceSet) -> list[str]:
+    """Sources of an evidence set that have capability-evidence counts (each can be switched into the likelihood)."""
+    from riskmodel.evidence import CAPABILITY_EVIDENCE
+
+    return sorted({r.source for r in evidence.rows if r.quantity in CAPABILITY_EVIDENCE and r.has_counts})
+
+
+def what_if_table(before: FitResult, after: FitResult, system: str, observed: str) -> pd.DataFrame:
+    """What a hypothetical observation of ``observed`` does: P(worst case) for ``system`` and P(misaligned).
+
+    One row per quantity, before and after (means and 90% intervals), and the Bayes factor the hypothetical
+    observation carries for the worst case of ``system``.
+    """
+    from riskmodel.quantities import summarize
+
+    rows = []
+    for label, key, sys in (
+        (f"P(worst case), {system}", "p_worst_case", system),
+        (f"P(misaligned), {observed}", "p_misaligned_pre", observed),
+    ):
+        a = summarize(before.quantities[key].sel(system=sys), before.weights)
+        b = summarize(after.quantities[key].sel(system=sys), after.weights)
+        rows.append(
+            {
+                "quantity": label,
+                "before": a.mean,
+                "before 90%": f"{a.lower:.2g} - {a.upper:.2g}",
+                "after": b.mean,
+                "after 90%": f"{b.lower:.2g} - {b.upper:.2g}",
+            }
+        )
+    odds = lambda p: p / (1.0 - p) if 0.0 < p < 1.0 else float("nan")  # noqa: E731
+    rows.append(
+        {
+            "quantity": "Bayes factor of the observation (worst case)",
+            "after": odds(rows[0]["after"]) / odds(rows[0]["before"]),
+        }
+    )
+    return pd.DataFrame(rows)
 
 
 def assumption_table(report: dict[str, Any]) -> pd.DataFrame:

@@ -149,3 +149,30 @@ def test_context_rates_panel_shows_observed_rows(app):
     at.selectbox(key="system").set_value("claude-3-opus").run()
     assert not at.exception
     assert any("Training-gaming rate per context, claude-3-opus" in h.value for h in at.subheader)
+
+
+def test_what_if_observation_updates_the_posterior(app):
+    at = app.run()
+    at.selectbox(key="wi_system").set_value("claude-3-opus")
+    at.selectbox(key="wi_vc").set_value("no")
+    at.number_input(key="wi_k").set_value(60)
+    at.number_input(key="wi_n").set_value(100)
+    at.button(key="FormSubmitter:whatif-Show the updated posterior").click().run()
+    assert not at.exception, at.exception
+    table = at.dataframe[-1].value
+    row = table[table["quantity"] == "P(misaligned), claude-3-opus"].iloc[0]
+    # training-gaming without any value conflict is what misaligned systems do: P(misaligned) must rise
+    assert row["after"] > row["before"]
+    at.number_input(key="wi_k").set_value(200)  # k > n: a one-line error, the page stays up
+    at.button(key="FormSubmitter:whatif-Show the updated posterior").click().run()
+    assert not at.exception and any("exceeds n" in e.value for e in at.error)
+
+
+def test_capability_evidence_toggle_is_in_the_url_and_refits(app):
+    at = app.run()
+    sources = at.multiselect(key="capability").options
+    assert sources, "the default evidence has capability counts (ME24)"
+    at.multiselect(key="capability").set_value([sources[0]]).run()
+    assert not at.exception, at.exception
+    assert dict(at.query_params)["capability"] in (sources[0], [sources[0]])
+    assert 0 < _pw(at) < 1
