@@ -3,10 +3,14 @@
 A citation line reads::
 
     P(worst case) = 0.031 [90%: 0.004-0.12] | riskmodel 0.1.0 | priors baseline@1.1.0 sha256:1a2b3c4d |
-    evidence published-evals@1.0.0 sha256:5e6f7a8b | system new | nutpie seed 1 | 4x1000 draws
+    evidence published-evals@1.0.0 sha256:5e6f7a8b | system new | nutpie 0.16.11 seed 1 | 4x1000 draws |
+    draws sha256:c0177185
 
-(on one line). nutpie is not bit-reproducible across processes, so :func:`verify` checks that a refit agrees with the
-cited numbers within Monte Carlo error (plus the rounding of the cited digits), and says so.
+(on one line; ``| diagnostics FAILED`` is appended when the fit failed its health checks). Older lines without the
+sampler version or the draws hash still parse. :func:`verify` refits and checks two things separately, and says which
+held: the refit's posterior draws are **bit-identical** to the cited ones (their sha256 prefix; expected on the same
+machine with the same dependency versions, see ``docs/reproducibility.md``), and the cited numbers agree with the
+refit **within Monte Carlo error** (plus the rounding of the cited digits), which is what decides a match.
 """
 
 from __future__ import annotations
@@ -34,9 +38,12 @@ _LINE_RE = re.compile(
     r" \| priors (?P<priors>[a-z0-9_-]+@[0-9.]+) sha256:(?P<priors_sha>[0-9a-f]{8,64})"
     r" \| evidence (?P<evidence>[a-z0-9_-]+@[0-9.]+) sha256:(?P<evidence_sha>[0-9a-f]{8,64})"
     r" \| system (?P<system>[^|]+?)"
-    r" \| (?P<sampler>[a-z]+) seed (?P<seed>[0-9]{1,10})"
-    r" \| (?P<chains>[0-9]{1,3})x(?P<draws>[0-9]{1,7}) draws$"
+    r" \| (?P<sampler>[a-z]+)(?: (?P<sampler_version>[0-9][0-9a-z.+-]{0,30}))? seed (?P<seed>[0-9]{1,10})"
+    r" \| (?P<chains>[0-9]{1,3})x(?P<draws>[0-9]{1,7}) draws"
+    r"(?: \| draws sha256:(?P<draws_sha>[0-9a-f]{8,64}))?"
+    r"(?P<unhealthy> \| diagnostics FAILED)?$"
 )
+_UNHEALTHY = " | diagnostics FAILED"
 
 
 def fmt(x: float) -> str:
@@ -46,7 +53,7 @@ def fmt(x: float) -> str:
 
 def citation_line(result: FitResult) -> str:
     """The one-line citation of a fit's headline number."""
-    from riskmodel.fit import package_version
+    from riskmodel.fit import package_version, sampler_version
     from riskmodel.quantities import summarize
 
     s = summarize(result.quantities["p_worst_case"].sel(system=result.system))
@@ -55,7 +62,9 @@ def citation_line(result: FitResult) -> str:
         f"P(worst case) = {fmt(s.mean)} [90%: {fmt(s.lower)}-{fmt(s.upper)}] | riskmodel {package_version()} | "
         f"priors {ps.ref} sha256:{ps.content_sha256[:_SHA_SHOWN]} | "
         f"evidence {ev.ref} sha256:{ev.subset_sha256[:_SHA_SHOWN]}"
-        f" | system {result.system} | {result.sampler} seed {result.seed} | {result.chains}x{result.draws} draws"
+        f" | system {result.system} | {result.sampler} {sampler_version()} seed {result.seed}"
+        f" | {result.chains}x{result.draws} draws | draws sha256:{result.draws_sha256[:_SHA_SHOWN]}"
+        + ("" if result.diagnostics.ok else _UNHEALTHY)
     )
 
 
@@ -96,6 +105,9 @@ class Citation:
     seed: int
     chains: int
     draws: int
+    sampler_version: str = ""
+    draws_sha: str = ""
+    unhealthy: bool = False
 
 
 def parse_citation(line: str) -> Citation:
@@ -109,7 +121,7 @@ def parse_citation(line: str) -> Citation:
     if not m:
         hint = (
             "P(worst case) = M [90%: L-U] | riskmodel V | priors N@V sha256:H | evidence N@V sha256:H | "
-            "system S | nutpie seed N | CxD draws"
+            "system S | nutpie VERSION seed N | CxD draws | draws sha256:H"
         )
         raise CitationError(f"not a riskmodel citation line (expected: {hint})", field="citation")
     try:
@@ -142,6 +154,9 @@ def parse_citation(line: str) -> Citation:
         int(m["seed"]),
         chains,
         draws,
+        m["sampler_version"] or "",
+        m["draws_sha"] or "",
+        bool(m["unhealthy"]),
     )
 
 
@@ -154,6 +169,10 @@ class Verification:
     differences: tuple[str, ...]
     refit_line: str
     warnings: tuple[str, ...] = ()
+    #: True/False when the citation carries a draws hash (bit identity of the refit's draws), None when it does not.
+    bit_identical: bool | None = None
+    #: Whether the refit passed its health checks.
+    healthy: bool = True
 
 
 def _rounding(text: str) -> float:
@@ -166,13 +185,16 @@ def _rounding(text: str) -> float:
 def verify(line: str, *, progress: bool = False) -> Verification:
     """Refit from the files a citation names and check that the numbers agree.
 
-    The cited files must be releases whose registered hashes start with the cited hashes. Numbers agree when each
-    cited value lies within 3 Monte Carlo standard errors (of the mean, or of the 5%/95% quantile) plus half a unit
-    of its last cited digit: nutpie is not bit-reproducible across processes, so bit identity is not what is checked.
+    The cited files must be releases whose registered hashes start with the cited hashes, and the cited sampler must
+    be nutpie (another sampler is refused; another nutpie version is flagged). Numbers agree when each cited value
+    lies within 3 Monte Carlo standard errors (of the mean, or of the 5%/95% quantile) plus half a unit of its last
+    cited digit; that decides the match. Separately, when the citation carries a draws hash, bit identity of the
+    refit's draws is checked and reported (``bit_identical``): expected with the same machine and versions, not
+    required for a match.
     """
     from arviz_stats.base import array_stats
 
-    from riskmodel.fit import fit
+    from riskmodel.fit import fit, package_version, sampler_version
 
     cit = parse_citation(line)
     try:
@@ -192,6 +214,19 @@ def verify(line: str, *, progress: bool = False) -> Verification:
         )
     if cit.sampler != "nutpie":
         raise CitationError(f"sampler {cit.sampler!r} is not one this version can rerun (nutpie)", field="citation")
+    notes = []
+    installed = sampler_version()
+    if not cit.sampler_version:
+        notes.append(f"the citation does not name its nutpie version (this is nutpie {installed})")
+    elif cit.sampler_version != installed:
+        notes.append(
+            f"cited with nutpie {cit.sampler_version}, refit with nutpie {installed}: different draws are expected; "
+            "only agreement within Monte Carlo error can hold"
+        )
+    if cit.package != package_version():
+        notes.append(f"cited with riskmodel {cit.package}, refit with riskmodel {package_version()}")
+    if cit.unhealthy:
+        notes.append("the cited fit failed its sampler health checks: its numbers were flagged when cited")
     result = fit(
         cit.priors,
         cit.evidence,
@@ -213,8 +248,20 @@ def verify(line: str, *, progress: bool = False) -> Verification:
         tol = 3 * mcse[key] + _rounding(text)
         if abs(new[key] - cited) > tol:
             diffs.append(f"{key}: cited {text}, refit {new[key]:.4g} (tolerance {tol:.2g} = 3 MCSE + rounding)")
+    bit_identical = result.draws_sha256.startswith(cit.draws_sha) if cit.draws_sha else None
+    if bit_identical is None:
+        bits = "bit identity not checked (the citation carries no draws hash)"
+    elif bit_identical:
+        bits = f"bit-identical: the refit's posterior draws hash to the cited sha256:{cit.draws_sha}"
+    else:
+        bits = (
+            f"NOT bit-identical: the refit's draws hash to sha256:{result.draws_sha256[: len(cit.draws_sha)]}, "
+            f"not the cited sha256:{cit.draws_sha} (another machine or dependency versions?)"
+        )
     method = (
-        "agreement within Monte Carlo error (3 MCSE + half a unit of the last cited digit); nutpie is not "
-        "bit-reproducible across processes, so bit identity was not checked"
+        "agreement within Monte Carlo error (3 MCSE + half a unit of the last cited digit) decides the match; " + bits
     )
-    return Verification(not diffs, method, tuple(diffs), result.citation(), result.diagnostics.warnings)
+    warnings = tuple(notes) + tuple(f"refit: {w}" for w in result.diagnostics.warnings)
+    return Verification(
+        not diffs, method, tuple(diffs), result.citation(), warnings, bit_identical, result.diagnostics.ok
+    )

@@ -1,7 +1,10 @@
 """The ``riskmodel`` command line: argument parsing and printing only; every number comes from the library.
 
 Exit codes: 0 success; 1 an internal bug (with its traceback) or, for ``verify``, numbers that do not match; 2 bad
-input (one line naming file, field and reason, no traceback).
+input or a sampler failure (one line naming file, field and reason, no traceback); 3 for ``run`` and ``cite`` when the
+fit finished but failed its health checks (divergences, r_hat > 1.01 or ESS < 400): the numbers are printed, each
+failed check is a ``riskmodel: warning:`` line on stderr, ``--json`` says ``"healthy": false`` and the citation ends
+in ``| diagnostics FAILED``.
 """
 
 from __future__ import annotations
@@ -113,17 +116,26 @@ def _fit_from_args(args: argparse.Namespace) -> Any:
     )
 
 
+#: Exit code of ``run`` and ``cite`` when the fit failed its health checks (the numbers are printed and flagged).
+EXIT_UNHEALTHY = 3
+
+
+def _health_exit(result: Any) -> int:
+    """Print each failed health check on stderr; the exit code says whether the fit can be trusted."""
+    for w in result.diagnostics.warnings:
+        print(f"riskmodel: warning: {w}", file=sys.stderr)
+    return 0 if result.diagnostics.ok else EXIT_UNHEALTHY
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    """Fit and print the summary and citation (or one JSON object)."""
+    """Fit and print the summary and citation (or one JSON object); exit 3 when the fit failed its health checks."""
     result = _fit_from_args(args)
     rep = result.report()
     if args.json:
-        print(json.dumps(rep, indent=2, allow_nan=True))
+        print(json.dumps({"healthy": result.diagnostics.ok, **rep}, indent=2, allow_nan=True))
     else:
         _print_report(rep)
-    for w in result.diagnostics.warnings:
-        print(f"riskmodel: warning: {w}", file=sys.stderr)
-    return 0
+    return _health_exit(result)
 
 
 def cmd_cite(args: argparse.Namespace) -> int:
@@ -134,9 +146,7 @@ def cmd_cite(args: argparse.Namespace) -> int:
     print(result.citation())
     print()
     print(bibtex(result))
-    for w in result.diagnostics.warnings:
-        print(f"riskmodel: warning: {w}", file=sys.stderr)
-    return 0
+    return _health_exit(result)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -145,6 +155,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     v = verify(args.citation, progress=args.progress and sys.stderr.isatty())
     print(f"checked: {v.method}")
+    bits = {True: "yes", False: "no", None: "not checked (no draws hash in the citation)"}[v.bit_identical]
+    print(f"bit-identical draws: {bits}")
     print(f"refit:   {v.refit_line}")
     for w in v.warnings:
         print(f"warning: {w}")

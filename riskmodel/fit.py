@@ -8,6 +8,7 @@ hyperparameters or counts only swaps ``pm.Data`` values.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -27,7 +28,16 @@ from riskmodel.model import NEW_SYSTEM, ModelData, build_model, draw_prior, mode
 from riskmodel.priors import PriorSet, load_priors
 from riskmodel.quantities import worst_case
 
-__all__ = ["SAMPLER", "Diagnostics", "FitResult", "clear_compile_cache", "fit", "package_version"]
+__all__ = [
+    "SAMPLER",
+    "Diagnostics",
+    "FitResult",
+    "clear_compile_cache",
+    "draws_sha256",
+    "fit",
+    "package_version",
+    "sampler_version",
+]
 
 SAMPLER = "nutpie"
 TARGET_ACCEPT = 0.9
@@ -44,6 +54,33 @@ def package_version() -> str:
         return metadata.version("riskmodel")
     except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
         return "0+unknown"
+
+
+def sampler_version() -> str:
+    """Installed version of the sampler (nutpie): part of every provenance and citation."""
+    try:
+        return metadata.version(SAMPLER)
+    except metadata.PackageNotFoundError:  # pragma: no cover
+        return "missing"
+
+
+def draws_sha256(posterior: xr.Dataset) -> str:
+    """sha256 of every posterior draw (variables in name order, with names, shapes and dtypes).
+
+    Two fits whose hashes agree produced bit-identical draws; see ``docs/reproducibility.md`` for when to expect that.
+    """
+    h = hashlib.sha256()
+    for name in sorted(posterior.data_vars):
+        a = np.ascontiguousarray(posterior[name].values)
+        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message, or its type when the message is empty."""
+    lines = [x.strip() for x in str(exc).splitlines() if x.strip()]
+    return lines[0][:300] if lines else type(exc).__name__
 
 
 def clear_compile_cache() -> None:
@@ -165,6 +202,16 @@ class FitResult:
     update: Any = None
 
     @property
+    def healthy(self) -> bool:
+        """Whether the sampler passed every health check (a fit that did not is flagged wherever it is shown)."""
+        return self.diagnostics.ok
+
+    @cached_property
+    def draws_sha256(self) -> str:
+        """sha256 of the posterior draws (bit identity of two fits)."""
+        return draws_sha256(self.posterior_draws)
+
+    @property
     def posterior(self) -> xr.Dataset:
         """Posterior draws of every model variable."""
         return self.posterior_draws
@@ -213,7 +260,11 @@ class FitResult:
             "draws": self.draws,
             "tune": self.tune,
             "sampler": self.sampler,
+            "sampler_version": sampler_version(),
             "target_accept": self.target_accept,
+            "draws_sha256": self.draws_sha256 if self.exact else None,
+            "healthy": self.healthy,
+            "diagnostics": self.diagnostics.as_dict(),
             "system": self.system,
             "dependencies": dict(_dependency_versions()),
         }
@@ -229,11 +280,22 @@ class FitResult:
         tree["worst_case"] = xr.DataTree(self.quantities)
         tree["worst_case_prior"] = xr.DataTree(self.prior_quantities)
         citation = self.citation() if self.exact else "not citable: fast update of a cached fit"
-        tree.attrs.update({"provenance": json.dumps(self.provenance), "citation": citation})
+        tree.attrs.update(
+            {
+                "provenance": json.dumps(self.provenance),
+                "citation": citation,
+                # netCDF attributes cannot be booleans: "yes"/"no", with the failed checks spelled out
+                "healthy": "yes" if self.healthy else "no",
+                "diagnostics_warnings": " | ".join(self.diagnostics.warnings) or "none",
+            }
+        )
         return tree
 
     def citation(self) -> str:
-        """The one-line citation of this result (only an exact fit can be cited)."""
+        """The one-line citation of this result (only an exact fit can be cited).
+
+        A fit that failed its health checks is still citable, but its line ends in ``| diagnostics FAILED``.
+        """
         from riskmodel.citation import citation_line
 
         if not self.exact:
@@ -285,8 +347,8 @@ def fit(
         raise InputError(f"unknown system {system!r} (known: {', '.join(data.coords['system'])})", field="system")
     import nutpie
 
-    compiled = _compiled_model(data)
     try:
+        compiled = _compiled_model(data)
         trace = nutpie.sample(
             compiled,
             draws=draws,
@@ -298,7 +360,7 @@ def fit(
             target_accept=TARGET_ACCEPT,
         )
     except Exception as exc:
-        raise FitError(f"the sampler failed: {str(exc).splitlines()[0]}", field="sampler") from exc
+        raise FitError(f"the sampler failed: {_first_line(exc)}", field="sampler") from exc
     named = [v for v in trace["posterior"].data_vars if not v.endswith("_block") and v != "system_offset_z"]
     diagnostics = diagnose(trace, named)
     prior = _prior_draws(data, chains * draws, seed)

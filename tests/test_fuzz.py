@@ -53,6 +53,8 @@ PRIOR_TEXT = (ROOT / "priors" / "baseline" / "1.1.0.toml").read_text()
 EVIDENCE_TEXT = (ROOT / "evidence" / "published-evals" / "1.0.0.toml").read_text()
 PRIOR_DOC = tomllib.loads(PRIOR_TEXT)
 EVIDENCE_DOC = tomllib.loads(EVIDENCE_TEXT)
+#: The ME24 file switches on the capability likelihood (a source-level flag the default file does not have).
+ME24_DOC = tomllib.loads((ROOT / "evidence" / "me24" / "1.0.0.toml").read_text())
 
 
 # ------------------------------------------------------------------------------------------------ environment
@@ -289,7 +291,7 @@ def test_evidence_random_bytes(fuzz_env, data: bytes) -> None:
 
 
 @FUZZ
-@given(mutated_toml(EVIDENCE_DOC))
+@given(st.one_of(mutated_toml(EVIDENCE_DOC), mutated_toml(ME24_DOC)))
 def test_evidence_mutated(fuzz_env, data: bytes) -> None:
     from riskmodel.evidence import parse_evidence
 
@@ -405,8 +407,8 @@ def citation_lines(draw: st.DrawFn) -> str:
     return line
 
 
-class _Refit(Exception):
-    """Raised where the real refit would start compiling: everything before it has accepted the input."""
+class _Refit(BaseException):
+    """Raised where the real refit would start compiling (a BaseException, so fit() does not wrap it)."""
 
 
 @settings(FUZZ, max_examples=N_CITATION)
