@@ -334,6 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
     esub.add_parser("show").add_argument("ref")
     esub.add_parser("validate").add_argument("file")
     p.set_defaults(func=cmd_evidence)
+    from riskmodel.sensitivity_cli import add_sensitivity_parser
+
+    add_sensitivity_parser(sub, _add_fit_args)
     return parser
 
 

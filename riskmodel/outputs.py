@@ -66,9 +66,12 @@ class OutputDir:
         out = ds.copy()
         out.attrs = {**{k: v for k, v in ds.attrs.items() if isinstance(v, str | int | float)}, **self.fields}
         out.attrs.setdefault("provenance", json.dumps((self.result.base or self.result).provenance))
-        for v in out.variables.values():
-            if v.dtype == object:
-                v.values = v.values.astype(str)
+        for name, v in list(out.variables.items()):
+            if v.dtype == object:  # netCDF stores text as fixed strings
+                if name in out.coords:
+                    out = out.assign_coords({name: (v.dims, v.values.astype(str))})
+                else:
+                    out[name] = (v.dims, v.values.astype(str), v.attrs)
         out.to_netcdf(path)
         self.files.append(path)
         return path

@@ -918,7 +918,13 @@ def value_of_information(
       (default ``system``) in each declared context (or ``contexts``), counting flagged training-gaming reasoning;
       every possible count is weighed by its predictive probability and the draws reweighted by its likelihood.
 
-    Variances are of the draws of P(worst case) (its epistemic uncertainty); ``*_share`` divides by Var(P(W)).
+    Variances are of the draws of P(worst case) (its epistemic uncertainty); ``voi_variance_share`` divides by
+    Var(P(W)). ``preposterior_voi_variance`` is the variance over outcomes of the updated P(W) (the expected squared
+    revision of the forecast): it equals the expected reduction of Var(P(W)) when the evaluated system is not the
+    target, and can exceed Var(P(W)) when it is, because the counts then also speak to the target's own disposition,
+    which each draw of P(W) averages over. ``preposterior_expected_variance_reduction`` is the literal
+    ``Var(P(W)) - E[Var(P(W) | counts)]`` (it can be negative in that case); ``preposterior_shift_sd_relative`` is the
+    standard deviation of the revision relative to the current P(W).
     """
     from riskmodel.whatif import Observation, _update_system, observation_loglik
 
@@ -997,9 +1003,9 @@ def value_of_information(
             "voi_entropy_bits": (("learned",), np.array(ve)),
             "estimator": (("learned",), np.array(how, dtype=str)),
             "preposterior_voi_variance": (("evaluation", "episodes"), pre[..., 0]),
-            "preposterior_voi_variance_share": (
+            "preposterior_shift_sd_relative": (
                 ("evaluation", "episodes"),
-                pre[..., 0] / var_y if var_y > 0 else np.zeros(pre.shape[:2]),
+                np.sqrt(pre[..., 0]) / weighted_mean(y, w) if weighted_mean(y, w) > 0 else np.zeros(pre.shape[:2]),
             ),
             "preposterior_expected_variance_reduction": (("evaluation", "episodes"), pre[..., 1]),
             "preposterior_voi_entropy_bits": (("evaluation", "episodes"), pre[..., 2]),

@@ -1,0 +1,207 @@
+"""The ``riskmodel sensitivity`` subcommand: fit, run the chosen analyses, print the rankings, write stamped files.
+
+Only parsing and printing live here (registered by :mod:`riskmodel.cli`); every number comes from
+:mod:`riskmodel.sensitivity`. Bad input raises :class:`~riskmodel.errors.RiskmodelError`, which the main command turns
+into one line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from riskmodel.errors import InputError
+
+__all__ = ["add_sensitivity_parser", "cmd_sensitivity", "tables"]
+
+
+def tables(method: str, ds: xr.Dataset) -> dict[str, pd.DataFrame]:
+    """The CSV tables of one analysis, by name."""
+    from riskmodel.sensitivity import QUANTITIES, tornado_table
+
+    if method == "tornado":
+        long = pd.DataFrame(
+            {
+                "parameter": np.repeat(ds["parameter"].values, ds.sizes["grid"]),
+                "grid": np.tile(ds["grid"].values, ds.sizes["parameter"]),
+                "level": np.tile(ds["level"].values, ds.sizes["parameter"]),
+                "value": ds["value"].values.ravel(),
+                "method": ds["method"].values.ravel(),
+                "pareto_k": ds["pareto_k"].values.ravel(),
+                "mcse_p_worst_case": ds["mcse_p_worst_case"].values.ravel(),
+            }
+        )
+        for i, q in enumerate(QUANTITIES):
+            long[q] = ds["estimate"].values[..., i].ravel()
+        return {"tornado": tornado_table(ds), "one_way": long}
+    if method == "psense":
+        return {"psense": ds.to_dataframe().reset_index()}
+    if method == "sobol":
+        df = ds.to_dataframe().reset_index().sort_values("total", ascending=False, kind="stable")
+        return {"sobol": df.reset_index(drop=True)}
+    learned = ds[["voi_variance", "voi_variance_share", "voi_entropy_bits", "estimator"]].to_dataframe()
+    learned = learned.reset_index().sort_values("voi_variance", ascending=False, kind="stable")
+    pre = ds[[v for v in ds.data_vars if str(v).startswith("preposterior")]].to_dataframe().reset_index()
+    pre = pre.sort_values("preposterior_voi_variance", ascending=False, kind="stable")
+    return {"voi": learned.reset_index(drop=True), "voi_preposterior": pre.reset_index(drop=True)}
+
+
+def _fmt(x: Any, digits: int = 3) -> str:
+    if isinstance(x, float | np.floating):
+        return "n/a" if not np.isfinite(x) else f"{x:.{digits}g}"
+    return str(x)
+
+
+def _print_table(df: pd.DataFrame, columns: list[str], limit: int | None = None) -> None:
+    rows = [columns] + [[_fmt(v) for v in r] for r in df[columns].head(limit).itertuples(index=False)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(columns))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+
+
+def _print(results: dict[str, xr.Dataset]) -> None:
+    for method, ds in results.items():
+        t = tables(method, ds)
+        secs = ds.attrs.get("seconds", float("nan"))
+        if method == "tornado":
+            print(f"\ntornado: P(worst case) over each assumption's 5th-95th percentile ({secs:.1f} s)")
+            print(f"baseline P(worst case) = {_fmt(float(ds['baseline'].sel(quantity='p_worst_case')))}")
+            _print_table(
+                t["tornado"], ["parameter", "sweep", "p_worst_case_low", "p_worst_case_high", "swing", "points_skipped"]
+            )
+            counts = pd.Series(ds["method"].values.ravel()).value_counts().to_dict()
+            print("grid points: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        elif method == "psense":
+            print(f"\npower-scaling sensitivity (threshold {ds.attrs.get('threshold')}; {secs:.1f} s)")
+            _print_table(t["psense"], ["parameter", "prior_sensitivity", "likelihood_sensitivity", "diagnosis"])
+        elif method == "sobol":
+            print(
+                f"\nSobol indices of E[P(worst case) | assumptions] (N = {ds.attrs['n_base']}, "
+                f"{ds.attrs['evaluations']} evaluations, {int(100 * ds.attrs['conf_level'])}% intervals; {secs:.1f} s)"
+            )
+            _print_table(t["sobol"], ["parameter", "first_order", "first_order_conf", "total", "total_conf"])
+        else:
+            print(f"\nvalue of information for P(worst case) ({secs:.1f} s)")
+            _print_table(t["voi"], ["learned", "voi_variance_share", "voi_entropy_bits", "estimator"])
+            print(f"\nwhich evaluation next: {ds.attrs.get('eval_system')} evaluated for n episodes in a context")
+            _print_table(
+                t["voi_preposterior"],
+                [
+                    "evaluation",
+                    "episodes",
+                    "preposterior_shift_sd_relative",
+                    "preposterior_voi_entropy_bits",
+                    "preposterior_expected_ess",
+                ],
+                limit=10,
+            )
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
+    """A progress callback drawing a bar on stderr (a no-op when disabled)."""
+    if not enabled:
+        yield lambda stage, done, total: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    tasks: dict[str, Any] = {}
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(file=sys.stderr),
+        transient=True,
+    ) as bar:
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update
+
+
+def cmd_sensitivity(args: argparse.Namespace) -> int:
+    """Fit, run the sensitivity analyses, print them (or one JSON object) and write them to ``--out``."""
+    from riskmodel.fit import fit
+    from riskmodel.outputs import OutputDir, json_ready
+    from riskmodel.sensitivity import METHODS, sensitivity_report
+
+    methods = list(METHODS) if args.method == "all" else [args.method]
+    if args.workers is not None and args.workers < 1:
+        raise InputError(f"must be >= 1, got {args.workers}", field="workers")
+    show = args.progress and not args.json and sys.stderr.isatty()
+    result = fit(
+        args.priors,
+        args.evidence,
+        system=args.system,
+        seed=args.seed,
+        draws=args.draws,
+        chains=args.chains,
+        progress=show,
+    )
+    with _progress(show) as progress:
+        results = sensitivity_report(
+            result,
+            methods,
+            points=args.points,
+            n_base=args.n_base,
+            refit=args.refit,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            progress=progress,
+        )
+    written = []
+    if args.out:
+        out = OutputDir(args.out, result)
+        for method, ds in results.items():
+            written.append(str(out.dataset(f"sensitivity_{method}", ds)))
+            for name, df in tables(method, ds).items():
+                written.append(str(out.table(f"sensitivity_{name}", df)))
+    if args.json:
+        doc = {
+            method: {name: df.to_dict(orient="records") for name, df in tables(method, ds).items()}
+            | {"seconds": ds.attrs.get("seconds")}
+            for method, ds in results.items()
+        }
+        doc["citation"] = result.citation()
+        doc["diagnostics"] = result.diagnostics.as_dict()
+        doc["written"] = written
+        print(json.dumps(json_ready(doc), indent=2, allow_nan=True))
+    else:
+        print(f"riskmodel: sensitivity of worst-case risk for system '{result.system}'")
+        _print(results)
+        for path in written:
+            print(f"wrote {path}")
+        print(f"\n{result.citation()}")
+    for w in result.diagnostics.warnings:
+        print(f"riskmodel: warning: {w}", file=sys.stderr)
+    return 0
+
+
+def add_sensitivity_parser(sub: Any, add_fit_args: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Register ``riskmodel sensitivity`` on the main command's subparsers."""
+    p = sub.add_parser("sensitivity", help="tornado, power-scaling, Sobol and value-of-information analyses")
+    add_fit_args(p)
+    p.add_argument(
+        "--method", choices=["tornado", "psense", "sobol", "voi", "all"], default="all", help="which analysis"
+    )
+    p.add_argument("--out", default=None, help="write CSV and netCDF files (stamped with the citation) here")
+    p.add_argument("--points", type=int, default=21, help="grid points per assumption (tornado)")
+    p.add_argument("--n-base", dest="n_base", type=int, default=1024, help="Sobol base samples (a power of 2)")
+    p.add_argument("--refit", action="store_true", help="refit grid points whose reweighting is unreliable")
+    p.add_argument("--workers", type=int, default=None, help="local worker processes for refits")
+    p.add_argument("--scheduler", default=None, help="Dask scheduler address for refits (tcp://host:8786)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_sensitivity)
