@@ -335,11 +335,10 @@ def fit(
     seed
         Seeds both the sampler and the prior draws: the same priors + evidence + seed give the same numbers.
     """
-    for name, value, lo in (("seed", seed, 0), ("chains", chains, 1), ("draws", draws, 10), ("tune", tune, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < lo or value > 10**7:
-            raise InputError(f"must be a whole number >= {lo}, got {value!r}", field=name)
-    if seed >= 2**32:
-        raise InputError(f"must be below 2**32, got {seed}", field="seed")
+    limits = (("seed", seed, 0, 2**32 - 1), ("chains", chains, 1, 10**7), ("draws", draws, 10, 10**7))
+    for name, value, lo, hi in (*limits, ("tune", tune, 0, 10**7)):
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise InputError(f"must be a whole number from {lo} to {hi}, got {value!r}", field=name)
     ps = load_priors(priors)
     ev = load_evidence(evidence)
     data = model_data(ps, ev)
