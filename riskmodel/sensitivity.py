@@ -30,6 +30,8 @@ instead of a full rerun (a test checks the decomposition against a direct rerun)
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import time
@@ -646,7 +648,8 @@ def power_scaling(result: FitResult, *, system: str | None = None, threshold: fl
             "log_likelihood": xr.Dataset({"likelihood": (cd, log_likelihood_draws(base))}),
         }
     )
-    df = psense_summary(tree, threshold=threshold, round_to=6)
+    with contextlib.redirect_stdout(io.StringIO()):  # psense_summary prints a generic advice line on any flag
+        df = psense_summary(tree, threshold=threshold, round_to=6)
     out = xr.Dataset(
         {
             "prior_sensitivity": (("parameter",), df["prior"].to_numpy(dtype=float)),
