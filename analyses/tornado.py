@@ -36,6 +36,7 @@ def plot(ds: xr.Dataset, table: pd.DataFrame) -> Figure:
         note = f" ({row.points_skipped} pts skipped)" if row.points_skipped else ""
         ax.text(max(lo, hi), y, f" {row.value_low:.3g} → {row.value_high:.3g}{note}", va="center", fontsize=7)
     ax.axvline(base, color="k", lw=1)
+    ax.margins(x=0.04)
     ax.set_yticks(range(len(table)), list(table["parameter"])[::-1], fontsize=8)
     ax.set_xlabel("P(worst case), new system: at the assumption's 5th → 95th percentile")
     ax.set_title(f"Tornado of worst-case risk (baseline {base:.2g}); blue: value fixed, orange: prior median shifted")

@@ -69,8 +69,8 @@ def plot(ds: xr.Dataset) -> Figure:
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", ncol=1, fontsize=8)
     fig.supylabel("P(worst case), new system", fontsize=9)
-    fig.supxlabel("assumption fixed at (5th-95th percentile of its prior)", fontsize=9)
-    fig.subplots_adjust(top=0.8, hspace=0.5, wspace=0.35, bottom=0.14)
+    fig.supxlabel("assumption fixed at (5th-95th percentile of its prior)", fontsize=9, y=0.06)
+    fig.subplots_adjust(top=0.8, hspace=0.5, wspace=0.35, bottom=0.17)
     return fig
 
 

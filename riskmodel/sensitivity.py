@@ -30,9 +30,8 @@ instead of a full rerun (a test checks the decomposition against a direct rerun)
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
+import logging
 import math
 import time
 import warnings
@@ -648,8 +647,13 @@ def power_scaling(result: FitResult, *, system: str | None = None, threshold: fl
             "log_likelihood": xr.Dataset({"likelihood": (cd, log_likelihood_draws(base))}),
         }
     )
-    with contextlib.redirect_stdout(io.StringIO()):  # psense_summary prints a generic advice line on any flag
+    log = logging.getLogger("arviz_stats.psense")  # it logs generic advice on any flag; ``diagnosis`` says it
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
         df = psense_summary(tree, threshold=threshold, round_to=6)
+    finally:
+        log.setLevel(level)
     out = xr.Dataset(
         {
             "prior_sensitivity": (("parameter",), df["prior"].to_numpy(dtype=float)),
