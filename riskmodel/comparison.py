@@ -62,7 +62,7 @@ __all__ = [
 
 MODELS: tuple[str, ...] = ("monolithic", "context", "mixture")
 MODEL_LABELS: dict[str, str] = {
-    "monolithic": "(a) monolithic: one rate per system",
+    "monolithic": "(a) monolithic: one rate per system state",
     "context": "(b) context-dependent logistic layer",
     "mixture": "(c) context-dependent + disposition mixture",
 }
@@ -362,10 +362,12 @@ def fit_comparison_model(
     posterior: xr.Dataset | None = None,
     k_threshold: float = K_THRESHOLD,
     loo: bool = True,
+    refit: dict[str, int] | None = None,
 ) -> ModelFit:
     """Fit one comparison model (or take its ``posterior``), compute PSIS-LOO and refit the rows with k > threshold.
 
     ``loo=False`` skips cross-validation (``loo`` and ``pareto_k`` are then None), e.g. for predictive checks only.
+    ``refit`` overrides ``chains``/``draws``/``tune`` of the exact refits (default: the same as the fit).
     """
     import arviz_stats as azs
 
@@ -388,7 +390,11 @@ def fit_comparison_model(
         k = psis.pareto_k.copy()
         bad = [rows[i].id for i in np.flatnonzero(k.values > k_threshold)]
         result = (
-            azs.reloo(_refit_wrapper(kind, data, rows, tree, settings), loo_orig=psis, k_threshold=k_threshold)
+            azs.reloo(
+                _refit_wrapper(kind, data, rows, tree, {**settings, **(refit or {})}),
+                loo_orig=psis,
+                k_threshold=k_threshold,
+            )
             if bad
             else psis
         )
@@ -434,6 +440,7 @@ def compare_models(
     draws: int = 1000,
     tune: int = 1000,
     posteriors: dict[str, xr.Dataset] | None = None,
+    refit: dict[str, int] | None = None,
 ) -> Comparison:
     """Fit ``models`` to the same likelihood rows and compare them by leave-one-row-out elpd.
 
@@ -453,6 +460,7 @@ def compare_models(
             draws=draws,
             tune=tune,
             posterior=(posteriors or {}).get(m),
+            refit=refit,
         )
         for m in models
     }
@@ -541,7 +549,7 @@ def plot_ppc(ppcs: dict[str, pd.DataFrame], reference: list[EvidenceRow] | None 
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(y, ylabels, fontsize=7)
     axes[-1].legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.03, 1, 1))  # room for a stamp line under the panels
     return fig
 
 

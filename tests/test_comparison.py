@@ -4,6 +4,7 @@ coverage of the shipped data, prior contraction, and the optional capability lik
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.special import logsumexp
 from scipy.stats import binom
@@ -93,7 +94,16 @@ def simulated_fits():
     for truth in ("context", "monolithic"):
         ev = simulated_evidence(truth, seed=3)
         out[truth] = {
-            kind: fit_comparison_model(kind, "baseline@1.1.0", ev, seed=5, chains=2, draws=400, tune=400)
+            kind: fit_comparison_model(
+                kind,
+                "baseline@1.1.0",
+                ev,
+                seed=5,
+                chains=2,
+                draws=400,
+                tune=300,
+                refit={"chains": 1, "draws": 400, "tune": 300},
+            )
             for kind in ("monolithic", "context")
         }
     return out
@@ -132,3 +142,35 @@ def test_posterior_predictive_covers_the_shipped_rows(default_fit):
     assert not unexpected, ppc.loc[unexpected, ["observed", "lower", "upper"]]
     # the check can fail: every interval is narrow (n = 400), so a rate 0.15 away from the prediction is missed
     assert (ppc["upper"] - ppc["lower"] < 0.15).all()
+
+
+@pytest.mark.slow
+def test_alignment_faking_analysis_writes_stamped_outputs(tmp_path):
+    """The worked analysis runs end to end (tiny MCMC) and stamps every output with the files and seed."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("alignment_faking", ROOT / "analyses" / "alignment_faking.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.EXPECTED_MISSES == EXPECTED_MISSES  # the report prints the list the test checks
+    out = tmp_path / "af"
+    assert mod.main(["--draws", "100", "--tune", "150", "--chains", "2", "--seed", "3", "--out", str(out)]) == 0
+    ev_sha = load_evidence("published-evals@1.0.0", root=ROOT).sha256
+    for csv in out.glob("*.csv"):
+        first = csv.read_text().splitlines()[0]
+        assert first.startswith("# ") and f"published-evals@1.0.0 sha256:{ev_sha}" in first and "seed 3" in first
+    from PIL import Image
+
+    for png in ("ppc.png", "context_effects.png"):
+        assert ev_sha in Image.open(out / png).info["Description"]
+    report = (out / "report.md").read_text()
+    assert ev_sha in report and "![posterior predictive check](ppc.png)" in report
+    for m in ("monolithic", "context", "mixture"):
+        assert m in report
+    table = pd.read_csv(out / "comparison.csv", comment="#", index_col=0)
+    assert set(table.index) == {"monolithic", "context", "mixture"}
+    assert set(table["verdict_vs_best"]) <= {"best", "worse", "no preference"}
+    cap = pd.read_csv(out / "capability_likelihood.csv", comment="#", index_col=0)
+    on = cap[cap["capability_likelihood"] == "on (ME24)"]
+    assert (on["informed_capabilities"] == "cross_context_strategizing").all()
+    assert (on["cross_context_strategizing_mean"] > on["cross_context_strategizing_prior_mean"]).all()
