@@ -261,7 +261,7 @@ def test_reweighted_sweep_points_agree_with_refits_serial_and_on_a_dask_local_cl
     ``LocalCluster(processes=False)`` runs the refits in this process, where nutpie is reproducible for the same
     model, data and seed: its results must equal the serial ones bit for bit.
     """
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import LocalCluster
 
     from riskmodel.parallel import refit_sweep
 
@@ -284,9 +284,23 @@ def test_reweighted_sweep_points_agree_with_refits_serial_and_on_a_dask_local_cl
         pm_rw = ds["estimate"].sel(parameter="p_misaligned", grid=j, quantity="p_misaligned").item()
         assert pm_rw == pytest.approx(refit["p_misaligned"], rel=0.1)
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
-        with Client(cluster) as client:
-            clustered = refit_sweep(priors, res.evidence, client=client, **kw)
+        clustered = refit_sweep(priors, res.evidence, scheduler=cluster.scheduler_address, **kw)
     assert clustered == serial
+
+
+@pytest.mark.slow
+def test_unreliable_points_are_refit_when_asked_and_marked(default_fit):
+    res = default_fit
+    skipped = S.one_way(res, ["system_offset_scale"], points=3)
+    assert "skipped" in skipped["method"].values
+    refit = S.one_way(res, ["system_offset_scale"], points=3, refit=True)
+    was_skipped = skipped["method"].values == "skipped"
+    assert np.all(refit["method"].values[was_skipped] == "refit")
+    assert np.all(np.isfinite(refit["estimate"].values[was_skipped]))
+    assert np.all(np.isnan(skipped["estimate"].values[was_skipped]))
+    # the reweighted points are untouched by the refits
+    keep = ~was_skipped
+    np.testing.assert_array_equal(refit["estimate"].values[keep], skipped["estimate"].values[keep])
 
 
 # ---------------------------------------------------------------------------------------------- scripts and CLI
