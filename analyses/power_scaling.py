@@ -23,20 +23,25 @@ from riskmodel.sensitivity import power_scaling
 
 def plot(ds: xr.Dataset) -> Figure:
     """Prior vs likelihood sensitivity per parameter, with the threshold."""
-    names = [str(n) if len(str(n)) < 45 else str(n)[:42] + "..." for n in ds["parameter"].values]
+
+    def short(name: str) -> str:
+        return name if len(name) < 45 else name.split("[")[0] + "[…" + name.split("|")[-1]
+
+    flagged = ["conflict" in str(d) for d in ds["diagnosis"].values]
+    names = [short(str(n)) + (" (conflict)" if f else "") for n, f in zip(ds["parameter"].values, flagged, strict=True)]
     y = np.arange(len(names))[::-1]
     thr = float(ds.attrs["threshold"])
-    fig, ax = plt.subplots(figsize=(9, 0.3 * len(names) + 1.6))
+    fig, ax = plt.subplots(figsize=(10, 0.3 * len(names) + 1.6))
     ax.barh(y + 0.2, ds["prior_sensitivity"], height=0.4, label="prior", color="tab:orange")
     ax.barh(y - 0.2, ds["likelihood_sensitivity"], height=0.4, label="likelihood", color="tab:blue")
     ax.axvline(thr, color="k", ls="--", lw=1, label=f"threshold {thr:g}")
-    for yi, d in zip(y, ds["diagnosis"].values, strict=True):
-        if "conflict" in str(d):
-            ax.text(0, yi, "conflict ", ha="right", va="center", color="tab:red", fontsize=7)
     ax.set_yticks(y, names, fontsize=7)
+    for label, f in zip(ax.get_yticklabels(), flagged, strict=True):
+        if f:
+            label.set_color("tab:red")
     ax.set_xlabel("power-scaling sensitivity (CJS distance gradient)")
     ax.set_title("Power-scaling sensitivity of prior and likelihood")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper right")
     fig.subplots_adjust(left=0.42, bottom=0.1)
     return fig
 
