@@ -252,6 +252,12 @@ def test_power_scaling_sobol_and_value_of_information_on_the_default_fit(default
     assert np.all(voi["preposterior_voi_variance"].values >= 0)
     assert set(S.uninformed_parameters(res)) <= set(voi["learned"].values)
     assert voi.attrs["citation"] == res.citation()
+    # in the model: learning a capability tells nothing about P(misaligned after training), exactly
+    dec = S.Decomposition.of(res.posterior, res, "new", None)
+    y = dec.p_misaligned_post()
+    dist = res.priors["coordination"].dist()
+    assert S.voi_by_replacement(lambda x: dec.p_misaligned_post({"coordination": x}), dist, y, nodes=4) == (0.0, 0.0)
+    assert S.voi_by_replacement(lambda x: dec.p_worst_case({"coordination": x}), dist, y, nodes=4)[0] > 0
 
 
 @pytest.mark.slow
