@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import os
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -16,7 +19,7 @@ from riskmodel.registry import Store, atomic_write, sha256_bytes
 from tests.conftest import ROOT, snapshot
 
 #: Processes racing to save a new prior version, and rounds of the race (all start each round at a barrier).
-RACERS, ROUNDS = 4, 8
+RACERS, ROUNDS = 4, 25
 
 
 # ------------------------------------------------------------------------------------------------ released files
@@ -103,34 +106,55 @@ def test_an_unregistered_file_at_the_target_path_is_left_untouched(data_copy):
 
 # ------------------------------------------------------------------------------------------------ racing saves
 def _racer(root: str, barrier, rounds: int, results) -> None:
-    """Save a new version of baseline in each round, all racers starting together."""
-    os.environ["RISKMODEL_DATA"] = root
-    from riskmodel.explore import release_priors
+    """Save a new version of baseline in each round, all racers starting together; report every outcome."""
+    try:
+        os.environ["RISKMODEL_DATA"] = root
+        from riskmodel.explore import release_priors
 
-    base = load_priors("baseline@1.1.0")
-    for r in range(rounds):
-        barrier.wait(timeout=60)
-        try:
-            rel = release_priors(base, f"race {os.getpid()} round {r}")
-            results.put(("ok", rel.ref, rel.sha256))
-        except RiskmodelError as exc:
-            results.put(("error", exc.line(), ""))
+        base = load_priors("baseline@1.1.0")
+        for r in range(rounds):
+            barrier.wait(timeout=300)
+            try:
+                rel = release_priors(base, f"race {os.getpid()} round {r}")
+                results.put(("ok", rel.ref, rel.sha256))
+            except RiskmodelError as exc:
+                results.put(("error", exc.line(), ""))
+    except BaseException as exc:  # a crashed racer must fail the test with its reason, not hang it
+        results.put(("crash", repr(exc), ""))
+        raise
+
+
+def _race(root: str) -> list[tuple[str, str, str]]:
+    """Run the race: RACERS processes x ROUNDS rounds, each round started at a barrier; return every outcome."""
+    # forkserver: racers fork from a clean server with the library imported once (fork from a multi-threaded process
+    # could deadlock; spawn would import the library in every racer)
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["riskmodel.explore", "riskmodel.priors"])
+    barrier, results = ctx.Barrier(RACERS), ctx.Queue()
+    procs = [ctx.Process(target=_racer, args=(root, barrier, ROUNDS, results)) for _ in range(RACERS)]
+    for p in procs:
+        p.start()
+    outcomes = []
+    while len(outcomes) < RACERS * ROUNDS:
+        outcomes.append(results.get(timeout=600))
+        if outcomes[-1][0] == "crash":
+            break
+    for p in procs:
+        p.join(timeout=60)
+    return outcomes
 
 
 @pytest.mark.slow
 def test_processes_saving_at_once_get_distinct_versions_and_lose_nothing(data_copy):
-    # forkserver: children are forked from a clean server process with the library imported once (fork from the
-    # multi-threaded test process could deadlock; spawn would import the library in every child)
-    ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["riskmodel.explore", "riskmodel.priors", "tests.test_history"])
-    barrier, results = ctx.Barrier(RACERS), ctx.Queue()
-    procs = [ctx.Process(target=_racer, args=(str(data_copy), barrier, ROUNDS, results)) for _ in range(RACERS)]
-    for p in procs:
-        p.start()
-    outcomes = [results.get(timeout=120) for _ in range(RACERS * ROUNDS)]
-    for p in procs:
-        p.join(timeout=60)
-        assert p.exitcode == 0
+    # The race runs in a fresh interpreter: multiprocessing re-imports the parent's __main__ in its children, and
+    # after an AppTest in this process that would be the Streamlit app.
+    code = "import json, sys; from tests.test_history import _race; print(json.dumps(_race(sys.argv[1])))"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(data_copy)], capture_output=True, text=True, timeout=900, cwd=ROOT
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    outcomes = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert not [o for o in outcomes if o[0] == "crash"], outcomes
     errors = [o[1] for o in outcomes if o[0] == "error"]
     saved = [o[1] for o in outcomes if o[0] == "ok"]
     registered = {r.ref: r for r in prior_store(data_copy).releases()}
