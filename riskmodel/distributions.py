@@ -69,6 +69,12 @@ def check_params(family: str, params: dict[str, Any], *, file: str | None, field
 
 def frozen(family: str, params: dict[str, float]) -> Any:
     """The scipy distribution of a family with the given parameters (densities, quantiles, draws)."""
+    return _frozen(family, tuple(sorted(params.items())))
+
+
+@functools.lru_cache(maxsize=512)
+def _frozen(family: str, items: tuple[tuple[str, float], ...]) -> Any:
+    params = dict(items)
     if family == "Beta":
         return stats.beta(params["alpha"], params["beta"])
     if family == "Normal":

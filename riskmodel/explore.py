@@ -203,7 +203,7 @@ def funnel(result: FitResult, system: str) -> pd.DataFrame:
         ("... and carries out the plan (consistency or other route)", weighted_mean(route, w)),
     ]
     for cap in CAPABILITIES:
-        through = q["p_capabilities_through"].sel(capability=cap)
+        through = result.capability_detail["p_capabilities_through"].sel(capability=cap)
         rows.append((f"... and {cap.replace('_', ' ')}", weighted_mean(route * through, w)))
     # numbered so that charts keep the order of the stages
     return pd.DataFrame([(f"{i + 1}. {s}", p) for i, (s, p) in enumerate(rows)], columns=["stage", "probability"])

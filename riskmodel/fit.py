@@ -26,7 +26,7 @@ from riskmodel.errors import FitError, InputError
 from riskmodel.evidence import EvidenceSet, load_evidence
 from riskmodel.model import NEW_SYSTEM, ModelData, build_model, draw_prior, model_data
 from riskmodel.priors import PriorSet, load_priors
-from riskmodel.quantities import worst_case
+from riskmodel.quantities import capability_detail, worst_case
 
 __all__ = [
     "SAMPLER",
@@ -225,6 +225,11 @@ class FitResult:
     def quantities(self) -> xr.Dataset:
         """Worst-case quantities per (chain, draw, system) on the posterior."""
         return worst_case(self.posterior, self.priors)
+
+    @cached_property
+    def capability_detail(self) -> xr.Dataset:
+        """Per (chain, draw, capability) on the posterior: P(all capabilities) with that one certain, and cumulated."""
+        return capability_detail(self.posterior)
 
     @cached_property
     def prior_quantities(self) -> xr.Dataset:

@@ -27,6 +27,7 @@ __all__ = [
     "bayes_factor",
     "bayes_factors",
     "capability_breakdown",
+    "capability_detail",
     "exceedance",
     "summarize",
     "weighted_mean",
@@ -48,7 +49,7 @@ def all_capabilities(q: np.ndarray, strength: np.ndarray) -> np.ndarray:
     the ``q_a`` and ``s -> 1`` their minimum. F is integrated out by Gauss-Hermite quadrature; the result is clipped
     to the Frechet bound ``min_a q_a`` that the exact integral obeys, so quadrature error cannot break it.
     """
-    return capability_breakdown(q, strength)[0]
+    return capability_breakdown(q, strength, detail=False)[0]
 
 
 class _Memo:
@@ -95,12 +96,15 @@ def _conditional(q: np.ndarray, s: np.ndarray, scale: np.ndarray, shift: np.ndar
     return out
 
 
-def capability_breakdown(q: np.ndarray, strength: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def capability_breakdown(
+    q: np.ndarray, strength: np.ndarray, *, detail: bool = True
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """P(all capabilities) as in :func:`all_capabilities`, with two views of the same integral.
 
     Returns ``(total, if_certain, through)``: ``total[...]`` is P(every capability holds); ``if_certain[..., a]`` is
     that probability were capability ``a`` certain; ``through[..., a]`` is P(capabilities ``0..a`` all hold), the
-    steps of the funnel. One evaluation of the conditional probabilities serves all three.
+    steps of the funnel. One evaluation of the conditional probabilities serves all three. ``detail=False`` skips
+    the last two (returned as None).
     """
     q = np.clip(np.asarray(q, dtype=float), 0.0, 1.0)
     s = np.clip(np.asarray(strength, dtype=float), 0.0, 1.0 - 1e-9)[..., None]
@@ -108,6 +112,11 @@ def capability_breakdown(q: np.ndarray, strength: np.ndarray) -> tuple[np.ndarra
     shift = (np.sqrt(s) * scale) * _NODES  # (..., node)
     # one (..., node) slice per capability: the products below run over a short Python loop of whole arrays
     cond = [_conditional(q[..., a], s, scale, shift) for a in range(q.shape[-1])]
+    if not detail:
+        product = cond[0]
+        for c in cond[1:]:
+            product = product * c
+        return np.minimum(product @ _WEIGHTS, q.min(axis=-1)), None, None
     before = [np.ones_like(shift)]
     for c in cond[:-1]:
         before.append(before[-1] * c)
@@ -143,8 +152,6 @@ def worst_case(
 ) -> xr.Dataset:
     """Every worst-case quantity per (chain, draw, system).
 
-    Besides the per-system quantities: ``p_all_capabilities_if_certain`` (per capability: P(all capabilities) were
-    that one certain) and ``p_capabilities_through`` (P(the capabilities up to this one all hold), in order).
     ``params`` holds draws of the model's parameters (posterior or prior). The overrides set an assumption to a
     fixed value (e.g. a capability to 1: "if it were certain"). The arithmetic runs on plain arrays in the fixed
     order (chain, draw, system, disposition, context) because it sits on the explorer's slider path.
@@ -153,7 +160,6 @@ def worst_case(
     intercept = params["tg_intercept"].transpose(*cd, "disposition").values
     effect = params["context_effect"].transpose(*cd, "disposition", "feature").values
     offset = params["system_offset"].transpose(*cd, "system").values
-    systems, dispositions = params["system_offset"]["system"].values, params["tg_intercept"]["disposition"].values
     contexts = [*priors.critical, priors.elicitation, priors.training]
     x = design_matrix(contexts)  # (context, feature)
     logit = (
@@ -174,8 +180,9 @@ def worst_case(
     names = list(params["capabilities"]["capability"].values)
     for name, value in (capability_override or {}).items():
         caps[..., names.index(name)] = value
-    total, if_certain, through = capability_breakdown(caps, params["competence_correlation"].transpose(*cd).values)
-    p_caps = total[..., None]
+    p_caps = capability_breakdown(caps, params["competence_correlation"].transpose(*cd).values, detail=False)[0][
+        ..., None
+    ]
     cons_al, cons_mis = consistency[..., 0], consistency[..., 1]
     route = p_pre * _route(cons_mis, other) + entrenched * _route(cons_al, other)
     via_consistency = p_pre * cons_mis + entrenched * cons_al
@@ -183,12 +190,8 @@ def worst_case(
     dims = (*cd, "system")
     ddims = (*dims, "disposition")
     coords = {
-        "chain": params["chain"].values,
-        "draw": params["draw"].values,
-        "system": systems,
-        "disposition": dispositions,
+        **{d: params.coords[d] for d in (*cd, "system", "disposition")},  # reuses their indexes
         "context": [c.label() for c in priors.critical],
-        "capability": names,
     }
     return xr.Dataset(
         {
@@ -204,10 +207,24 @@ def worst_case(
             "tg_rate_elicitation": (ddims, elicit),
             "tg_rate_training": (ddims, train),
             "tg_rate_critical": ((*ddims, "context"), crit),
-            "p_all_capabilities_if_certain": ((*cd, "capability"), if_certain),
-            "p_capabilities_through": ((*cd, "capability"), through),
         },
         coords=coords,
+    )
+
+
+def capability_detail(params: xr.Dataset) -> xr.Dataset:
+    """How P(all capabilities) depends on each capability, per (chain, draw, capability).
+
+    ``p_all_capabilities_if_certain``: P(all capabilities) were that capability certain; ``p_capabilities_through``:
+    P(the capabilities up to this one all hold), in the order of the dim (the funnel's steps).
+    """
+    cd = ("chain", "draw")
+    caps = params["capabilities"].transpose(*cd, "capability")
+    _, if_certain, through = capability_breakdown(caps.values, params["competence_correlation"].transpose(*cd).values)
+    dims = (*cd, "capability")
+    return xr.Dataset(
+        {"p_all_capabilities_if_certain": (dims, if_certain), "p_capabilities_through": (dims, through)},
+        coords={"chain": caps["chain"], "draw": caps["draw"], "capability": caps["capability"]},
     )
 
 

@@ -28,7 +28,7 @@ def assumption_effects(result: FitResult, system: str) -> dict[str, dict[str, fl
     route = q["p_misaligned_and_route"]
     out: dict[str, dict[str, float]] = {}
     for cap in CAPABILITIES:
-        certain = route * q["p_all_capabilities_if_certain"].sel(capability=cap)
+        certain = route * result.capability_detail["p_all_capabilities_if_certain"].sel(capability=cap)
         out[cap] = _effect(result, cap, base, weighted_mean(certain, w))
     cons = q["consistency"].sel(disposition="misaligned")
     cons_prior = result.prior_quantities["consistency"].sel(system=system, disposition="misaligned")

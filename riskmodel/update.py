@@ -83,18 +83,24 @@ def _changed(old: PriorSet, new: PriorSet) -> list[str]:
 
 def _redraw(ds: xr.Dataset, names: list[str], prior: PriorSet, seed: int) -> xr.Dataset:
     """``ds`` with the draws of uninformed scalar parameters replaced by fresh, seeded draws from their new priors."""
-    new: dict[str, xr.Variable] = {}
-    caps = ds["capabilities"].variable
+    if not names:
+        return ds
+    # A shallow copy has its own Variable objects over shared arrays: giving those variables new arrays leaves
+    # ``ds`` untouched and skips the alignment an ``assign`` would do (this sits on the explorer's slider path).
+    out = ds.copy(deep=False)
+    caps = out.variables["capabilities"]
+    cap_axis = caps.dims.index("capability")
     for name in names:
         rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
-        var = ds[name].variable
-        new[name] = var.copy(data=prior[name].draw(var.size, rng).reshape(var.shape))
+        var = out.variables[name]
+        var.values = prior[name].draw(var.size, rng).reshape(var.shape)
         if name in CAPABILITIES:
-            values = caps.transpose(*var.dims, "capability").values.copy()
-            values[..., list(ds["capability"].values).index(name)] = new[name].values
-            caps = xr.Variable((*var.dims, "capability"), values)
-            new["capabilities"] = caps
-    return ds.assign(new) if new else ds
+            values = caps.values.copy()
+            index = [slice(None)] * values.ndim
+            index[cap_axis] = list(ds["capability"].values).index(name)
+            values[tuple(index)] = out[name].transpose(*(d for d in caps.dims if d != "capability")).values
+            caps.values = values
+    return out
 
 
 def _log_ratio(ds: xr.Dataset, names: list[str], old: PriorSet, new: PriorSet) -> np.ndarray:

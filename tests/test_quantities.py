@@ -10,7 +10,14 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from riskmodel.priors import CAPABILITIES, load_priors
-from riskmodel.quantities import all_capabilities, bayes_factor, bayes_factors, capability_breakdown, worst_case
+from riskmodel.quantities import (
+    all_capabilities,
+    bayes_factor,
+    bayes_factors,
+    capability_breakdown,
+    capability_detail,
+    worst_case,
+)
 from tests.conftest import ROOT
 
 probs = st.floats(0.0, 1.0)
@@ -142,10 +149,11 @@ def test_capability_breakdown_matches_separate_integrals_and_overrides():
         np.testing.assert_allclose(if_certain[..., a], all_capabilities(certain, s), rtol=1e-12, atol=1e-15)
         np.testing.assert_allclose(through[..., a], all_capabilities(q[..., : a + 1], s), rtol=1e-12, atol=1e-15)
     d = _fake_draws(300, np.random.default_rng(6))
-    qs = worst_case(d, PRIORS)
-    for cap in qs["capability"].values:
+    qs, detail = worst_case(d, PRIORS), capability_detail(d)
+    np.testing.assert_allclose(qs["p_all_capabilities"].isel(system=0), detail["p_capabilities_through"][..., -1])
+    for cap in detail["capability"].values:
         certain = worst_case(d, PRIORS, capability_override={str(cap): 1.0})["p_worst_case"]
-        via = qs["p_misaligned_and_route"] * qs["p_all_capabilities_if_certain"].sel(capability=cap)
+        via = qs["p_misaligned_and_route"] * detail["p_all_capabilities_if_certain"].sel(capability=cap)
         np.testing.assert_allclose(certain, via.transpose(*certain.dims), rtol=1e-10, atol=1e-15)
 
 
