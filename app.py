@@ -165,7 +165,7 @@ try:
 except RiskmodelError as exc:
     st.error(f"The fit failed: {exc.line()}")
     st.stop()
-report = result.report(system)
+report = result.report(system, interactive=True)
 st.query_params.from_dict(
     explore.encode_state(
         priors,
@@ -190,7 +190,7 @@ with left:
     st.vega_lite_chart(explore.worst_case_chart(explore.worst_case_ecdf(result, system), system))
 with right:
     st.subheader("From training-gaming to the worst case")
-    st.bar_chart(explore.funnel(result, system), x="stage", y="probability", horizontal=True)
+    st.vega_lite_chart(explore.funnel_chart(explore.funnel(result, system)))
     st.dataframe(explore.assumption_table(report))
 st.subheader("P(misaligned | evidence) per system")
 st.dataframe(explore.system_table(report))

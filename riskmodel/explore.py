@@ -39,6 +39,7 @@ __all__ = [
     "default_refs",
     "encode_state",
     "funnel",
+    "funnel_chart",
     "release_priors",
     "summary_table",
     "system_table",
@@ -190,23 +191,44 @@ def funnel(result: FitResult, system: str) -> pd.DataFrame:
     Rows: P(training-gaming in the elicitation context), P(misaligned after training), P(misaligned and the plan is
     carried out: consistency or other route), then each capability added in turn (with the competence factor).
     """
+    cd = ("chain", "draw")
     q = result.quantities.sel(system=system)
     w = result.weights
-    p_pre = q["p_misaligned_pre"]
-    tg = p_pre * q["tg_rate_elicitation"].sel(disposition="misaligned") + (1 - p_pre) * q["tg_rate_elicitation"].sel(
-        disposition="aligned"
+    p_pre = q["p_misaligned_pre"].transpose(*cd).values
+    elicit = q["tg_rate_elicitation"]
+    tg = (
+        p_pre * elicit.sel(disposition="misaligned").transpose(*cd).values
+        + (1 - p_pre) * elicit.sel(disposition="aligned").transpose(*cd).values
     )
-    route = q["p_misaligned_and_route"]
+    route = q["p_misaligned_and_route"].transpose(*cd).values
     rows = [
         ("training-gaming (elicitation context)", weighted_mean(tg, w)),
-        ("misaligned after training", weighted_mean(q["p_misaligned_post"], w)),
+        ("misaligned after training", weighted_mean(q["p_misaligned_post"].transpose(*cd).values, w)),
         ("... and carries out the plan (consistency or other route)", weighted_mean(route, w)),
     ]
+    through = result.capability_detail["p_capabilities_through"]
     for cap in CAPABILITIES:
-        through = result.capability_detail["p_capabilities_through"].sel(capability=cap)
-        rows.append((f"... and {cap.replace('_', ' ')}", weighted_mean(route * through, w)))
+        share = through.sel(capability=cap).transpose(*cd).values
+        rows.append((f"... and {cap.replace('_', ' ')}", weighted_mean(route * share, w)))
     # numbered so that charts keep the order of the stages
     return pd.DataFrame([(f"{i + 1}. {s}", p) for i, (s, p) in enumerate(rows)], columns=["stage", "probability"])
+
+
+def funnel_chart(table: pd.DataFrame) -> dict[str, Any]:
+    """The funnel as horizontal bars with their values (a Vega-Lite specification)."""
+    y = {"field": "stage", "type": "nominal", "sort": None, "title": None, "axis": {"labelLimit": 320}}
+    x = {"field": "probability", "type": "quantitative"}
+    return {
+        "data": {"values": table.to_dict(orient="records")},
+        "height": {"step": 24},
+        "layer": [
+            {"mark": "bar", "encoding": {"y": y, "x": x, "tooltip": [{"field": "stage"}, {"field": "probability"}]}},
+            {
+                "mark": {"type": "text", "align": "left", "dx": 3},
+                "encoding": {"y": y, "x": x, "text": {"field": "probability", "format": ".2g"}},
+            },
+        ],
+    }
 
 
 def capability_sources(evidence: EvidenceSet) -> list[str]:
@@ -285,15 +307,28 @@ def context_rate_table(result: FitResult, system: str) -> pd.DataFrame:
     from riskmodel.quantities import weighted_quantile
 
     post, w = result.posterior, result.weights
+    cd = ("chain", "draw")
+
+    def arr(da: Any, *dims: str) -> np.ndarray:
+        """(chain, draw, *dims) values: the mixing below is plain array arithmetic (it reruns on every slider move)."""
+        return da.transpose(*cd, *dims).values
+
+    def mix(p_mis: np.ndarray, by_disposition: np.ndarray, dispositions: list[str]) -> np.ndarray:
+        i_al, i_mis = dispositions.index("aligned"), dispositions.index("misaligned")
+        return p_mis * by_disposition[..., i_mis] + (1 - p_mis) * by_disposition[..., i_al]
+
     rows = []
     if "tg_rate_reasoning" in post:
-        p_mis = post["p_misaligned_system"].sel(system=system)
-        sens, fpos = post["reasoning_sensitivity"], post["reasoning_false_positive"]
+        p_mis = arr(post["p_misaligned_system"].sel(system=system))
+        sens, fpos = arr(post["reasoning_sensitivity"]), arr(post["reasoning_false_positive"])
+        rate_all = post["tg_rate_reasoning"]
+        obs_ids = list(rate_all["reasoning_obs"].values)
+        rates = arr(rate_all, "reasoning_obs", "disposition")
+        dispositions = list(rate_all["disposition"].values)
         for row in result.evidence.reasoning_rows():
             if row.system != system:
                 continue
-            rate = post["tg_rate_reasoning"].sel(reasoning_obs=row.id)
-            mixed = p_mis * rate.sel(disposition="misaligned") + (1 - p_mis) * rate.sel(disposition="aligned")
+            mixed = mix(p_mis, rates[:, :, obs_ids.index(row.id)], dispositions)
             flagged = mixed * sens + (1 - mixed) * fpos
             lo, hi = weighted_quantile(flagged, [0.05, 0.95], w)
             jeff = stats.beta(row.k + 0.5, row.n - row.k + 0.5)
@@ -310,11 +345,16 @@ def context_rate_table(result: FitResult, system: str) -> pd.DataFrame:
                 }
             )
     q = result.quantities.sel(system=system)
-    p_pre = q["p_misaligned_pre"]
-    declared = [("elicitation", q["tg_rate_elicitation"]), ("training", q["tg_rate_training"])]
-    declared += [(f"critical: {c}", q["tg_rate_critical"].sel(context=c)) for c in q["context"].values]
+    p_pre = arr(q["p_misaligned_pre"])
+    dispositions = list(q["disposition"].values)
+    critical = arr(q["tg_rate_critical"], "disposition", "context")
+    declared = [
+        ("elicitation", arr(q["tg_rate_elicitation"], "disposition")),
+        ("training", arr(q["tg_rate_training"], "disposition")),
+    ]
+    declared += [(f"critical: {c}", critical[..., j]) for j, c in enumerate(q["context"].values)]
     for label, rate in declared:
-        mixed = p_pre * rate.sel(disposition="misaligned") + (1 - p_pre) * rate.sel(disposition="aligned")
+        mixed = mix(p_pre, rate, dispositions)
         lo, hi = weighted_quantile(mixed, [0.05, 0.95], w)
         rows.append(
             {
@@ -416,7 +456,7 @@ def table_csv(table: pd.DataFrame, stamp: str) -> bytes:
     return buf.getvalue().encode()
 
 
-def worst_case_ecdf(result: FitResult, system: str, points: int = 200) -> pd.DataFrame:
+def worst_case_ecdf(result: FitResult, system: str, points: int = 120) -> pd.DataFrame:
     """ECDF of P(worst case) for ``system``, prior and posterior (importance-weighted), at ``points`` levels each."""
     from riskmodel.quantities import weighted_quantile
 

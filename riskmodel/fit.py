@@ -309,11 +309,14 @@ class FitResult:
             )
         return citation_line(self)
 
-    def report(self, system: str | None = None) -> dict[str, Any]:
-        """The numbers users read, for one system (default: the fitted target system), JSON-ready."""
+    def report(self, system: str | None = None, *, interactive: bool = False) -> dict[str, Any]:
+        """The numbers users read, for one system (default: the fitted target system), JSON-ready.
+
+        ``interactive`` skips standard errors an interactive view does not show (see :func:`build_report`).
+        """
         from riskmodel.report import build_report
 
-        return build_report(self, system or self.system)
+        return build_report(self, system or self.system, interactive=interactive)
 
 
 def fit(

@@ -346,11 +346,15 @@ def bayes_factors(
     prior_weights: np.ndarray | None = None,
     *,
     prior_independent: bool = False,
+    mcse: bool = True,
 ) -> dict[str, BayesFactor]:
-    """:func:`bayes_factor` for each coordinate of ``dim`` (draws with dims chain, draw and ``dim``)."""
+    """:func:`bayes_factor` for each coordinate of ``dim`` (draws with dims chain, draw and ``dim``).
+
+    ``mcse=False`` skips the Monte Carlo standard errors (``log_mcse`` is NaN), for views that do not show them.
+    """
     post = posterior.transpose("chain", "draw", dim).values
     pri = prior.transpose("chain", "draw", dim).values
-    bfs = _bayes_factors(post, pri, weights, prior_weights, prior_independent)
+    bfs = _bayes_factors(post, pri, weights, prior_weights, prior_independent, mcse)
     return dict(zip((str(c) for c in posterior[dim].values), bfs, strict=True))
 
 
@@ -360,6 +364,7 @@ def _bayes_factors(
     weights: np.ndarray | None,
     prior_weights: np.ndarray | None,
     prior_independent: bool,
+    mcse: bool = True,
 ) -> list[BayesFactor]:
     eps = 1e-300
 
@@ -367,8 +372,11 @@ def _bayes_factors(
         return x.mean(axis=(0, 1)) if w is None else np.einsum("cdj,cd->j", x, w.reshape(x.shape[:2]))
 
     p1, p0 = means(post, weights), means(pri, prior_weights)
-    se1 = _mcse_of_means(post, weights)
-    se0 = _mcse_of_means(pri, prior_weights, independent=prior_independent)
+    if mcse:
+        se1 = _mcse_of_means(post, weights)
+        se0 = _mcse_of_means(pri, prior_weights, independent=prior_independent)
+    else:
+        se1 = se0 = np.full(post.shape[2], np.nan)
     out = []
     for a, b, s1, s0 in zip(p1, p0, se1, se0, strict=True):
         a, b = float(a), float(b)

@@ -144,10 +144,22 @@ def load_versioned[T](ref: str | Path, store: Store, parse: Callable[..., T], er
         return parse(data, file=text)
     rel = store.resolve(text)
     path = str(store.root / rel.path)
-    obj = parse(store.read(rel), file=path, sha256=rel.sha256, released=True)
-    if (obj.name, obj.version) != (rel.name, rel.version):  # type: ignore[attr-defined]
-        raise error(f"file says {obj.ref} but is registered as {rel.ref}", file=path, field="version")  # type: ignore[attr-defined]
+    data = store.read(rel)  # checks the bytes against the registered hash, every time
+    key = (parse, path, rel.sha256)
+    obj = _PARSED.get(key)
+    if obj is None:
+        obj = parse(data, file=path, sha256=rel.sha256, released=True)
+        if (obj.name, obj.version) != (rel.name, rel.version):  # type: ignore[attr-defined]
+            raise error(f"file says {obj.ref} but is registered as {rel.ref}", file=path, field="version")  # type: ignore[attr-defined]
+        if len(_PARSED) >= 64:
+            _PARSED.clear()
+        _PARSED[key] = obj
     return obj
+
+
+#: Parsed released files by (parser, path, sha256). A pure memo: a released file's verified bytes decide its parse,
+#: and the parsed sets are immutable. It saves the explorer re-validating the same files on every rerun.
+_PARSED: dict[tuple[Any, str, str], Any] = {}
 
 
 @dataclass(frozen=True)

@@ -57,31 +57,42 @@ def _effect(result: FitResult, name: str, base: float, certain: float) -> dict[s
     }
 
 
-def build_report(result: FitResult, system: str) -> dict[str, Any]:
-    """Headline numbers for ``system``, per-system numbers, diagnostics, provenance and the citation."""
+def build_report(result: FitResult, system: str, *, interactive: bool = False) -> dict[str, Any]:
+    """Headline numbers for ``system``, per-system numbers, diagnostics, provenance and the citation.
+
+    ``interactive``: skip the Monte Carlo standard errors the explorer does not show (those of the per-system and
+    route Bayes factors; the headline Bayes factor keeps its own), because the page recomputes on every slider move.
+    """
     w, w0 = result.weights, result.prior_weights
     q = result.quantities.sel(system=system)
     q0 = result.prior_quantities.sel(system=system)
     pw = q["p_worst_case"]
 
-    def bfs(post: xr.DataArray, prior: xr.DataArray, dim: str) -> dict[str, dict[str, float]]:
-        return {k: v.as_dict() for k, v in bayes_factors(post, prior, dim, w, w0, prior_independent=True).items()}
+    def bfs(post: xr.DataArray, prior: xr.DataArray, dim: str, mcse: bool) -> dict[str, dict[str, float]]:
+        out = bayes_factors(post, prior, dim, w, w0, prior_independent=True, mcse=mcse)
+        return {k: v.as_dict() for k, v in out.items()}
 
-    by_system = bfs(result.quantities["p_worst_case"], result.prior_quantities["p_worst_case"], "system")
+    all_pw, all_pw0 = result.quantities["p_worst_case"], result.prior_quantities["p_worst_case"]
+    by_system = bfs(all_pw, all_pw0, "system", not interactive)
+    if interactive:
+        one = {"system": [system]}
+        by_system[system] = bfs(all_pw.sel(one), all_pw0.sel(one), "system", True)[system]
     routes = ["p_worst_case_consistency_route", "p_worst_case_other_route"]
-    by_route = bfs(q[routes].to_dataarray("route"), q0[routes].to_dataarray("route"), "route")
+    by_route = bfs(q[routes].to_dataarray("route"), q0[routes].to_dataarray("route"), "route", not interactive)
     total = weighted_mean(pw, w)
     share_cons = weighted_mean(q["p_worst_case_consistency_route"], w) / total if total > 0 else float("nan")
     share_other = weighted_mean(q["p_worst_case_other_route_only"], w) / total if total > 0 else float("nan")
+    cd = ("chain", "draw")
+    post_pw = result.quantities["p_worst_case"].transpose(*cd, "system").values
+    post_pm = result.quantities["p_misaligned_pre"].transpose(*cd, "system").values
+    prior_pm = result.prior_quantities["p_misaligned_pre"].transpose(*cd, "system").values
     per_system = {}
-    wanted = ["p_worst_case", "p_misaligned_pre"]
-    for s in result.systems:
-        qs, q0s = result.quantities[wanted].sel(system=s), result.prior_quantities[wanted].sel(system=s)
-        per_system[s] = {
-            "p_worst_case": summarize(qs["p_worst_case"], w).as_dict(),
-            "p_misaligned": summarize(qs["p_misaligned_pre"], w).as_dict(),
-            "p_misaligned_prior": summarize(q0s["p_misaligned_pre"], w0).as_dict(),
-            "bayes_factor_worst_case": by_system[s],
+    for j, s in enumerate(result.quantities["system"].values):
+        per_system[str(s)] = {
+            "p_worst_case": summarize(post_pw[..., j], w).as_dict(),
+            "p_misaligned": summarize(post_pm[..., j], w).as_dict(),
+            "p_misaligned_prior": summarize(prior_pm[..., j], w0).as_dict(),
+            "bayes_factor_worst_case": by_system[str(s)],
         }
     return {
         "system": system,
