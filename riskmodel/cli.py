@@ -103,17 +103,9 @@ def _print_report(rep: dict[str, Any]) -> None:
 
 
 def _fit_from_args(args: argparse.Namespace) -> Any:
-    from riskmodel.fit import fit
+    from riskmodel.outputs import fit_from_args
 
-    return fit(
-        args.priors,
-        args.evidence,
-        system=args.system,
-        seed=args.seed,
-        draws=args.draws,
-        chains=args.chains,
-        progress=args.progress and not getattr(args, "json", False) and sys.stderr.isatty(),
-    )
+    return fit_from_args(args, progress=args.progress and not getattr(args, "json", False) and sys.stderr.isatty())
 
 
 #: Exit code of ``run`` and ``cite`` when the fit failed its health checks (the numbers are printed and flagged).

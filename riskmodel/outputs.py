@@ -105,8 +105,8 @@ def analysis_parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
-def fit_from_args(args: argparse.Namespace) -> FitResult:
-    """Fit the model the script's options name."""
+def fit_from_args(args: argparse.Namespace, *, progress: bool = False) -> FitResult:
+    """Fit the model the command-line options name (``--tune`` where the command has it)."""
     from riskmodel.fit import fit
 
     return fit(
@@ -116,7 +116,8 @@ def fit_from_args(args: argparse.Namespace) -> FitResult:
         seed=args.seed,
         draws=args.draws,
         chains=args.chains,
-        tune=args.tune,
+        tune=getattr(args, "tune", 1000),
+        progress=progress,
     )
 
 
