@@ -309,6 +309,21 @@ class FitResult:
             )
         return citation_line(self)
 
+    def refit(
+        self, priors: PriorSet | None = None, evidence: EvidenceSet | None = None, *, progress: bool = False
+    ) -> FitResult:
+        """An exact fit with this result's sampler settings, seed and target system, under new priors or evidence."""
+        return fit(
+            self.priors if priors is None else priors,
+            self.evidence if evidence is None else evidence,
+            system=self.system,
+            seed=self.seed,
+            chains=self.chains,
+            draws=self.draws,
+            tune=self.tune,
+            progress=progress,
+        )
+
     def report(self, system: str | None = None, *, interactive: bool = False) -> dict[str, Any]:
         """The numbers users read, for one system (default: the fitted target system), JSON-ready.
 

@@ -134,23 +134,14 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
     """Fit, run the sensitivity analyses, print them (or one JSON object) and write them to ``--out``."""
-    from riskmodel.fit import fit
-    from riskmodel.outputs import OutputDir, json_ready
+    from riskmodel.outputs import OutputDir, fit_from_args, json_ready
     from riskmodel.sensitivity import METHODS, sensitivity_report
 
     methods = list(METHODS) if args.method == "all" else [args.method]
     if args.workers is not None and args.workers < 1:
         raise InputError(f"must be >= 1, got {args.workers}", field="workers")
     show = args.progress and not args.json and sys.stderr.isatty()
-    result = fit(
-        args.priors,
-        args.evidence,
-        system=args.system,
-        seed=args.seed,
-        draws=args.draws,
-        chains=args.chains,
-        progress=show,
-    )
+    result = fit_from_args(args, progress=show)
     with _progress(show) as progress:
         results = sensitivity_report(
             result,

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import xarray as xr
 
-from riskmodel.fit import FitResult, fit
+from riskmodel.fit import FitResult
 from riskmodel.model import ModelData
 from riskmodel.priors import CAPABILITIES, PARAMETERS, PriorSet, load_priors
 
@@ -177,14 +177,5 @@ def update(
 
 
 def _refit(base: FitResult, new: PriorSet, changed: list[str], why: str, progress: bool) -> FitResult:
-    res = fit(
-        new,
-        base.evidence,
-        system=base.system,
-        seed=base.seed,
-        chains=base.chains,
-        draws=base.draws,
-        tune=base.tune,
-        progress=progress,
-    )
+    res = base.refit(new, progress=progress)
     return replace(res, update=UpdateInfo("refit", tuple(changed), message=f"{why}; refit with MCMC"))

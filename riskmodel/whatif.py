@@ -25,7 +25,7 @@ from scipy.special import expit, gammaln, xlog1py, xlogy
 from riskmodel.errors import InputError
 from riskmodel.evidence import EvidenceRow, EvidenceSet
 from riskmodel.features import Context
-from riskmodel.fit import FitResult, fit
+from riskmodel.fit import FitResult
 from riskmodel.model import NEW_SYSTEM
 from riskmodel.update import PARETO_K_MAX, UpdateInfo, _psis
 
@@ -241,16 +241,7 @@ def what_if(
             msg += "too far from what the fit predicts"
         if allow_refit or force_refit:
             ev = augmented_evidence(result.evidence, obs, ref)
-            res = fit(
-                result.priors,
-                ev,
-                system=result.system,
-                seed=result.seed,
-                chains=result.chains,
-                draws=result.draws,
-                tune=result.tune,
-                progress=progress,
-            )
+            res = result.refit(evidence=ev, progress=progress)
             info = UpdateInfo("refit", label, k, None, f"{msg}; refit with MCMC on an augmented in-memory evidence set")
             return replace(res, base=base, update=info)
         info = UpdateInfo("reweighted-unreliable", label, k, None, msg)
