@@ -11,11 +11,11 @@ import os
 import streamlit as st
 
 import riskmodel
-from riskmodel import explore, whatif
+from riskmodel.data.evidence import EvidenceSet, evidence_store, load_evidence
+from riskmodel.data.features import VOCABULARY, Context
+from riskmodel.data.priors import PARAMETERS, PriorSet, load_priors, parse_priors, prior_store
 from riskmodel.errors import RiskmodelError
-from riskmodel.evidence import EvidenceSet, evidence_store, load_evidence
-from riskmodel.features import VOCABULARY, Context
-from riskmodel.priors import PARAMETERS, PriorSet, load_priors, parse_priors, prior_store
+from riskmodel.interactive import explore, whatif
 
 DRAWS = int(os.environ.get("RISKMODEL_APP_DRAWS", "1000"))
 CHAINS = int(os.environ.get("RISKMODEL_APP_CHAINS", "4"))

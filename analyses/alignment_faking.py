@@ -23,10 +23,17 @@ import numpy as np
 import pandas as pd
 
 import riskmodel
-from riskmodel.comparison import MODEL_LABELS, compare_models, contraction_table, plot_ppc, posterior_predictive
-from riskmodel.evidence import load_evidence
-from riskmodel.fit import FitResult, package_version
-from riskmodel.update import informed_parameters
+from riskmodel.analysis.comparison import (
+    MODEL_LABELS,
+    compare_models,
+    contraction_table,
+    plot_ppc,
+    posterior_predictive,
+)
+from riskmodel.data.evidence import load_evidence
+from riskmodel.interactive.update import informed_parameters
+from riskmodel.results.result import FitResult
+from riskmodel.versions import package_version
 
 OUT = Path(__file__).resolve().parent / "output" / "alignment_faking"
 PRIORS = "baseline@1.1.0"
@@ -179,7 +186,7 @@ def capability_effect(base: FitResult, args: argparse.Namespace) -> tuple[pd.Dat
                     "p_worst_case_mean": float(q["p_worst_case"].mean()),
                     "p_worst_case_prior_mean": float(res.prior_quantities.sel(system=s)["p_worst_case"].mean()),
                     "informed_capabilities": ",".join(
-                        sorted(informed_parameters(res.data) & set(riskmodel.priors.CAPABILITIES))
+                        sorted(informed_parameters(res.data) & set(riskmodel.data.priors.CAPABILITIES))
                     ),
                     "evidence_sha256": res.evidence.subset_sha256,
                 }
@@ -198,7 +205,7 @@ def fmt_i(m: float, lo: float, hi: float, nd: int = 2) -> str:
 
 def uninformed_features(result: FitResult) -> list[str]:
     """Context-effect features that no likelihood row has (their posterior is their prior)."""
-    from riskmodel.features import DESIGN_COLUMNS
+    from riskmodel.data.features import DESIGN_COLUMNS
 
     x = np.concatenate([result.data.x_reasoning, result.data.x_pair])
     return [c for j, c in enumerate(DESIGN_COLUMNS) if not x[:, j].any()]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import xarray as xr
 
-from riskmodel.calibration import SBCResult, plot_ranks, run_sbc
+from riskmodel.analysis.calibration import SBCResult, plot_ranks, run_sbc
 
 OUT = Path(__file__).resolve().parent / "output" / "calibration"
 #: The negative control: the aligned intercept's prior moved by 2 prior sds and made 4 times narrower when fitting.

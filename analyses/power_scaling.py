@@ -17,8 +17,8 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from riskmodel.outputs import analysis_parser, describe, fit_from_args, output_dir
-from riskmodel.sensitivity import power_scaling
+from riskmodel.analysis.sensitivity import power_scaling
+from riskmodel.results.outputs import analysis_parser, describe, fit_from_args, output_dir
 
 
 def plot(ds: xr.Dataset) -> Figure:

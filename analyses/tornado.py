@@ -19,9 +19,9 @@ import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 
-from riskmodel.outputs import analysis_parser, describe, fit_from_args, output_dir
-from riskmodel.sensitivity import one_way, tornado_table
-from riskmodel.sensitivity_cli import tables
+from riskmodel.analysis.sensitivity import one_way, tornado_table
+from riskmodel.cli.sensitivity import tables
+from riskmodel.results.outputs import analysis_parser, describe, fit_from_args, output_dir
 
 
 def plot(ds: xr.Dataset, table: pd.DataFrame) -> Figure:

@@ -2,7 +2,8 @@
 
 Usage: ``python analyses/training_gaming_vs_worst_case.py [--k 6 --n 50] [--points 21] [--draws N --chains N]``.
 A new system is hypothetically evaluated in the elicitation context (value conflict, training information in the
-prompt, scratchpad) and in the same context without value conflict (``riskmodel.whatif``: the cached draws are
+prompt, scratchpad) and in the same context without value conflict (``riskmodel.interactive.whatif``: the cached
+draws are
 reweighted by the binomial likelihood of the counts, Pareto k reported). Two patterns are compared with no
 observation: training-gaming only under value conflict (``k/n`` and ``0/n``, what an aligned system that protects
 its values would show) and training-gaming regardless of conflict (``k/n`` in both). For each extra assumption (the
@@ -25,10 +26,10 @@ import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 
-from riskmodel.fit import FitResult
-from riskmodel.outputs import analysis_parser, describe, fit_from_args, output_dir
-from riskmodel.sensitivity import one_way, uninformed_parameters
-from riskmodel.whatif import Observation, what_if
+from riskmodel.analysis.sensitivity import one_way, uninformed_parameters
+from riskmodel.interactive.whatif import Observation, what_if
+from riskmodel.results.outputs import analysis_parser, describe, fit_from_args, output_dir
+from riskmodel.results.result import FitResult
 
 
 def scenarios(result: FitResult, k: int, n: int) -> list[tuple[str, FitResult]]:

@@ -18,9 +18,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
-from riskmodel.outputs import analysis_parser, describe, fit_from_args, output_dir
-from riskmodel.sensitivity import value_of_information
-from riskmodel.sensitivity_cli import tables
+from riskmodel.analysis.sensitivity import value_of_information
+from riskmodel.cli.sensitivity import tables
+from riskmodel.results.outputs import analysis_parser, describe, fit_from_args, output_dir
 
 
 def plot(voi: pd.DataFrame, pre: pd.DataFrame) -> Figure:

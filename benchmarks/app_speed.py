@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 import riskmodel
-from riskmodel.quantities import _mcse_of_mean, weighted_mean
+from riskmodel.model.quantities import _mcse_of_mean, weighted_mean
 
 ROOT = Path(__file__).resolve().parent.parent
 

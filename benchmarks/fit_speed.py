@@ -53,9 +53,10 @@ def main() -> None:
     import pymc as pm
 
     import riskmodel
-    from riskmodel.evidence import load_evidence
-    from riskmodel.model import build_model, model_data
-    from riskmodel.priors import load_priors
+    from riskmodel.data.evidence import load_evidence
+    from riskmodel.data.priors import load_priors
+    from riskmodel.model.graph import build_model
+    from riskmodel.model.spec import model_data
 
     t = time.perf_counter()
     first = riskmodel.fit(seed=1)

@@ -20,9 +20,9 @@ import argparse
 import math
 import time
 
-from riskmodel.fit import fit
-from riskmodel.parallel import refit_sweep
-from riskmodel.sensitivity import METHODS, _location_prior, one_way, sensitivity_report
+from riskmodel.analysis.parallel import refit_sweep
+from riskmodel.analysis.sensitivity import METHODS, _location_prior, one_way, sensitivity_report
+from riskmodel.results.result import fit
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,13 +9,15 @@ import os
 # this small model just as fast (measured; see benchmarks/). A user's own setting wins.
 os.environ.setdefault("NUMBA_OPT", "0")
 
-from riskmodel.citation import bibtex, citation_line, parse_citation, verify
+from riskmodel.data.evidence import EvidenceSet, load_evidence
+from riskmodel.data.priors import PriorSet, load_priors
 from riskmodel.errors import RiskmodelError
-from riskmodel.evidence import EvidenceSet, load_evidence
-from riskmodel.fit import FitResult, fit, package_version
-from riskmodel.priors import PriorSet, load_priors
-from riskmodel.quantities import worst_case
-from riskmodel.update import update
+from riskmodel.interactive.update import update
+from riskmodel.model.quantities import worst_case
+from riskmodel.results.citation import bibtex, citation_line, parse_citation
+from riskmodel.results.result import FitResult, fit
+from riskmodel.results.verify import verify
+from riskmodel.versions import package_version
 
 __version__ = package_version()
 

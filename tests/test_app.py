@@ -82,7 +82,7 @@ def test_evidence_toggle_system_and_critical_contexts(app):
 
 
 def test_save_as_new_prior_version(app, data_copy):
-    from riskmodel.priors import prior_store
+    from riskmodel.data.priors import prior_store
 
     at = app.run()
     at.radio(key="mode.coordination").set_value("mean and strength").run()
@@ -126,8 +126,8 @@ def test_file_corrupted_while_open_keeps_the_last_good_state(app, data_copy):
 
 def test_saved_version_is_listed_and_its_citation_verifies(app, data_copy, capsys):
     import riskmodel
-    from riskmodel.citation import verify
     from riskmodel.cli import main
+    from riskmodel.results.verify import verify
 
     at = app.run()
     at.radio(key="mode.other_route").set_value("mean and strength").run()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from riskmodel.calibration import rank_uniformity, run_sbc
+from riskmodel.analysis.calibration import rank_uniformity, run_sbc
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import pytest
 from scipy.special import logsumexp
 from scipy.stats import binom
 
-from riskmodel.comparison import (
+from riskmodel.analysis.comparison import (
     contraction_table,
     fit_comparison_model,
     likelihood_table,
@@ -19,10 +19,12 @@ from riskmodel.comparison import (
     row_probabilities,
     simulated_evidence,
 )
-from riskmodel.evidence import load_evidence
-from riskmodel.model import build_model, draw_prior, model_data
-from riskmodel.priors import CAPABILITIES, load_priors
-from riskmodel.update import informed_parameters
+from riskmodel.data.evidence import load_evidence
+from riskmodel.data.priors import CAPABILITIES, load_priors
+from riskmodel.interactive.update import informed_parameters
+from riskmodel.model.graph import build_model
+from riskmodel.model.prior import draw_prior
+from riskmodel.model.spec import model_data
 from tests.conftest import ROOT
 
 #: Rows of the shipped evidence the package model's 90% posterior predictive interval is expected to miss, each with

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from riskmodel.data.evidence import evidence_store, load_evidence
 from riskmodel.errors import EvidenceError
-from riskmodel.evidence import evidence_store, load_evidence
 from tests.conftest import ROOT, snapshot
 
 BASE = (ROOT / "evidence" / "published-evals" / "1.0.0.toml").read_text()

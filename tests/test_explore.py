@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from riskmodel import explore
+from riskmodel.data.priors import load_priors, parse_priors, prior_store
 from riskmodel.errors import PriorError, RiskmodelError
-from riskmodel.priors import load_priors, parse_priors, prior_store
+from riskmodel.interactive import explore
 from tests.conftest import ROOT, snapshot
 
 

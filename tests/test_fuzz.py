@@ -3,7 +3,7 @@
 Loaders: prior files (``parse_priors`` and ``riskmodel priors show FILE``), evidence files (``parse_evidence`` and
 ``riskmodel evidence validate FILE``), citations passed to ``riskmodel verify`` (``parse_citation`` and the CLI path up
 to the refit, which is replaced by a sentinel at the compile step), set references on the command line, and the
-explorer's URL query state (``riskmodel.explore.decode_state``).
+explorer's URL query state (``riskmodel.interactive.explore.decode_state``).
 
 Inputs: random bytes, random text, mutations of the shipped files (fields dropped, values replaced by extreme numbers
 such as 1e308, nan, inf, -0.0, huge integers, very long strings, ``../`` path-like names, unicode, wrong types).
@@ -203,14 +203,14 @@ def mutated_toml(draw: st.DrawFn, base: dict[str, Any]) -> bytes:
 
 @functools.cache
 def _default_priors() -> Any:
-    from riskmodel.priors import load_priors
+    from riskmodel.data.priors import load_priors
 
     return load_priors(ROOT / "priors" / "baseline" / "1.1.0.toml")
 
 
 @functools.cache
 def _default_evidence() -> Any:
-    from riskmodel.evidence import load_evidence
+    from riskmodel.data.evidence import load_evidence
 
     return load_evidence(ROOT / "evidence" / "published-evals" / "1.0.0.toml")
 
@@ -224,8 +224,9 @@ def _one_line(exc: RiskmodelError) -> None:
 # ------------------------------------------------------------------------------------------------ priors
 def _check_prior_result(ps: Any) -> None:
     """A prior set that parsed must survive the next steps: model structure, prior draws, round trip."""
-    from riskmodel.model import draw_prior, model_data
-    from riskmodel.priors import parse_priors
+    from riskmodel.data.priors import parse_priors
+    from riskmodel.model.prior import draw_prior
+    from riskmodel.model.spec import model_data
 
     try:
         data = model_data(ps, _default_evidence())
@@ -240,7 +241,7 @@ def _check_prior_result(ps: Any) -> None:
 @settings(FUZZ, max_examples=N_BYTES)
 @given(st.binary(max_size=2000))
 def test_priors_random_bytes(fuzz_env, data: bytes) -> None:
-    from riskmodel.priors import parse_priors
+    from riskmodel.data.priors import parse_priors
 
     try:
         ps = parse_priors(data, file="fuzz.toml")
@@ -253,7 +254,7 @@ def test_priors_random_bytes(fuzz_env, data: bytes) -> None:
 @FUZZ
 @given(mutated_toml(PRIOR_DOC))
 def test_priors_mutated(fuzz_env, data: bytes) -> None:
-    from riskmodel.priors import parse_priors
+    from riskmodel.data.priors import parse_priors
 
     before = snapshot(fuzz_env / "data")
     try:
@@ -267,7 +268,7 @@ def test_priors_mutated(fuzz_env, data: bytes) -> None:
 
 # ------------------------------------------------------------------------------------------------ evidence
 def _check_evidence_result(ev: Any) -> None:
-    from riskmodel.model import model_data
+    from riskmodel.model.spec import model_data
 
     try:
         model_data(_default_priors(), ev)
@@ -280,7 +281,7 @@ def _check_evidence_result(ev: Any) -> None:
 @settings(FUZZ, max_examples=N_BYTES)
 @given(st.binary(max_size=2000))
 def test_evidence_random_bytes(fuzz_env, data: bytes) -> None:
-    from riskmodel.evidence import parse_evidence
+    from riskmodel.data.evidence import parse_evidence
 
     try:
         ev = parse_evidence(data, file="fuzz.toml")
@@ -293,7 +294,7 @@ def test_evidence_random_bytes(fuzz_env, data: bytes) -> None:
 @FUZZ
 @given(st.one_of(mutated_toml(EVIDENCE_DOC), mutated_toml(ME24_DOC)))
 def test_evidence_mutated(fuzz_env, data: bytes) -> None:
-    from riskmodel.evidence import parse_evidence
+    from riskmodel.data.evidence import parse_evidence
 
     before = snapshot(fuzz_env / "data")
     try:
@@ -414,7 +415,7 @@ class _Refit(BaseException):
 @settings(FUZZ, max_examples=N_CITATION)
 @given(citation_lines())
 def test_parse_citation(fuzz_env, line: str) -> None:
-    from riskmodel.citation import parse_citation
+    from riskmodel.results.citation import parse_citation
 
     try:
         cit = parse_citation(line)
@@ -428,12 +429,12 @@ def test_parse_citation(fuzz_env, line: str) -> None:
 @settings(FUZZ, max_examples=N_CITATION)
 @given(citation_lines())
 def test_cli_verify_up_to_the_refit(fuzz_env, capsys, monkeypatch, line: str) -> None:
-    fit_module = importlib.import_module("riskmodel.fit")
+    sampling_module = importlib.import_module("riskmodel.model.sampling")
 
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise _Refit
 
-    monkeypatch.setattr(fit_module, "_compiled_model", refuse)
+    monkeypatch.setattr(sampling_module, "compiled_model", refuse)
     before = snapshot(fuzz_env / "data")
     try:
         code, _, err = _run_cli(["verify", line, "--no-progress"], capsys)
@@ -488,9 +489,9 @@ URL_VALUES = st.one_of(
 @settings(FUZZ, max_examples=N_URL)
 @given(st.dictionaries(URL_KEYS, URL_VALUES, max_size=4))
 def test_url_state(fuzz_env, params: dict[str, str]) -> None:
+    from riskmodel.data.priors import parse_priors
     from riskmodel.errors import InputError
-    from riskmodel.explore import decode_state, encode_state
-    from riskmodel.priors import parse_priors
+    from riskmodel.interactive.explore import decode_state, encode_state
 
     base = _default_priors()
     try:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from riskmodel.data.evidence import evidence_store, load_evidence
+from riskmodel.data.priors import load_priors, prior_store
+from riskmodel.data.registry import Store, atomic_write, sha256_bytes
 from riskmodel.errors import RegistryError, RiskmodelError
-from riskmodel.evidence import evidence_store, load_evidence
-from riskmodel.priors import load_priors, prior_store
-from riskmodel.registry import Store, atomic_write, sha256_bytes
 from tests.conftest import ROOT, snapshot
 
 #: Processes racing to save a new prior version, and rounds of the race (all start each round at a barrier).
@@ -109,7 +109,7 @@ def _racer(root: str, barrier, rounds: int, results) -> None:
     """Save a new version of baseline in each round, all racers starting together; report every outcome."""
     try:
         os.environ["RISKMODEL_DATA"] = root
-        from riskmodel.explore import release_priors
+        from riskmodel.interactive.explore import release_priors
 
         base = load_priors("baseline@1.1.0")
         for r in range(rounds):
@@ -129,7 +129,7 @@ def _race(root: str) -> list[tuple[str, str, str]]:
     # forkserver: racers fork from a clean server with the library imported once (fork from a multi-threaded process
     # could deadlock; spawn would import the library in every racer)
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["riskmodel.explore", "riskmodel.priors"])
+    ctx.set_forkserver_preload(["riskmodel.interactive.explore", "riskmodel.data.priors"])
     barrier, results = ctx.Barrier(RACERS), ctx.Queue()
     procs = [ctx.Process(target=_racer, args=(root, barrier, ROUNDS, results)) for _ in range(RACERS)]
     for p in procs:

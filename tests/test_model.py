@@ -7,8 +7,8 @@ import pytest
 from scipy import stats
 
 from riskmodel import fit
-from riskmodel.evidence import parse_evidence
-from riskmodel.priors import load_priors
+from riskmodel.data.evidence import parse_evidence
+from riskmodel.data.priors import load_priors
 from tests.conftest import ROOT
 
 ONE_CELL = """
@@ -118,8 +118,10 @@ def test_numpy_prior_draws_match_pymc_prior_predictive():
     """draw_prior (numpy) samples the same likelihood-free model as PyMC's prior predictive."""
     import pymc as pm
 
-    from riskmodel.evidence import load_evidence
-    from riskmodel.model import build_model, draw_prior, model_data
+    from riskmodel.data.evidence import load_evidence
+    from riskmodel.model.graph import build_model
+    from riskmodel.model.prior import draw_prior
+    from riskmodel.model.spec import model_data
 
     data = model_data(load_priors("baseline@1.1.0", root=ROOT), load_evidence("published-evals@1.0.0", root=ROOT))
     ours = draw_prior(data, 20000, seed=5)

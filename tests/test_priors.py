@@ -5,8 +5,8 @@ import re
 import numpy as np
 import pytest
 
+from riskmodel.data.priors import PARAMETERS, diff_priors, load_priors, parse_priors, prior_store
 from riskmodel.errors import PriorError, RegistryError
-from riskmodel.priors import PARAMETERS, diff_priors, load_priors, parse_priors, prior_store
 from tests.conftest import ROOT, snapshot
 
 BASE = (ROOT / "priors" / "baseline" / "1.0.0.toml").read_text()

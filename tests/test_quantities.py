@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from riskmodel.priors import CAPABILITIES, load_priors
-from riskmodel.quantities import (
+from riskmodel.data.priors import CAPABILITIES, load_priors
+from riskmodel.model.quantities import (
     all_capabilities,
     bayes_factor,
     bayes_factors,

@@ -10,12 +10,14 @@ import sys
 
 import pytest
 
-from riskmodel.citation import parse_citation, verify
-from riskmodel.cli import EXIT_UNHEALTHY, main
+from riskmodel.cli.main import EXIT_UNHEALTHY, main
 from riskmodel.errors import CitationError, FitError
+from riskmodel.results.citation import parse_citation
+from riskmodel.results.verify import verify
 from tests.conftest import ROOT
 
-fit_module = importlib.import_module("riskmodel.fit")
+fit_module = importlib.import_module("riskmodel.results.result")
+sampling_module = importlib.import_module("riskmodel.model.sampling")
 
 OLD_FORMAT = (
     "P(worst case) = 0.0026 [90%: 0.0001-0.0099] | riskmodel 0.1.0 | priors baseline@1.1.0 sha256:ac440d08 | "
@@ -63,7 +65,7 @@ def test_sampler_exception_is_a_one_line_fit_error(monkeypatch, capsys, exc, mes
     def boom(*a, **k):
         raise exc
 
-    monkeypatch.setattr(fit_module, "_compiled_model", lambda data: Compiled())
+    monkeypatch.setattr(sampling_module, "compiled_model", lambda data: Compiled())
     monkeypatch.setattr(nutpie, "sample", boom)
     with pytest.raises(FitError) as info:
         fit_module.fit(draws=20, chains=1)
@@ -78,7 +80,7 @@ def test_compile_failure_is_a_fit_error(monkeypatch):
     def broken(data):
         raise MemoryError()
 
-    monkeypatch.setattr(fit_module, "_compiled_model", broken)
+    monkeypatch.setattr(sampling_module, "compiled_model", broken)
     with pytest.raises(FitError, match="the sampler failed: MemoryError"):
         fit_module.fit(draws=20, chains=1)
 
@@ -92,7 +94,8 @@ def test_app_survives_a_failed_fit_with_an_error_panel(data_copy, monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("the sampler ran out of memory")
 
-    monkeypatch.setattr(fit_module, "_compiled_model", lambda data: object())  # no compile: the sampler fails anyway
+    # no compile: the sampler fails anyway
+    monkeypatch.setattr(sampling_module, "compiled_model", lambda data: object())
     monkeypatch.setattr(nutpie, "sample", boom)
     monkeypatch.setenv("RISKMODEL_APP_DRAWS", "50")
     monkeypatch.setenv("RISKMODEL_APP_CHAINS", "2")

@@ -2,7 +2,7 @@
 
 Fast tests check the estimators on a product of independent Beta variables, whose Sobol indices, value of
 information and tornado ordering have closed forms. Slow tests run the model's analyses on the shared default fit
-and check them against direct reruns, ``riskmodel.update``, the model's own likelihood, and exact refits.
+and check them against direct reruns, ``riskmodel.interactive.update``, the model's own likelihood, and exact refits.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from riskmodel import sensitivity as S
+from riskmodel.analysis import sensitivity as S
 
 # ---------------------------------------------------------------------------------------------- toy product model
 #: Y = X1 * X2 * X3 with independent Betas of different spreads and means.
@@ -154,7 +154,7 @@ def test_bad_grid_sizes_are_one_line_errors():
 # ---------------------------------------------------------------------------------------------- the model
 @pytest.mark.slow
 def test_decomposition_matches_a_direct_rerun_of_the_worst_case_arithmetic(default_fit):
-    from riskmodel.quantities import weighted_mean, worst_case
+    from riskmodel.model.quantities import weighted_mean, worst_case
 
     res = default_fit
     dec = S.Decomposition.of(res.posterior, res, "new", None)
@@ -181,7 +181,7 @@ def test_log_likelihood_and_log_prior_match_the_model(default_fit):
     import pytensor
     import pytensor.tensor as pt
 
-    from riskmodel.model import build_model
+    from riskmodel.model.graph import build_model
 
     res = default_fit
     m = build_model(res.data, likelihood=True)
@@ -198,8 +198,8 @@ def test_log_likelihood_and_log_prior_match_the_model(default_fit):
 
 @pytest.mark.slow
 def test_one_way_sweeps_on_the_default_fit(default_fit):
-    from riskmodel.quantities import weighted_mean
-    from riskmodel.update import update
+    from riskmodel.interactive.update import update
+    from riskmodel.model.quantities import weighted_mean
 
     res = default_fit
     ds = S.one_way(res, ["coordination", "reinforcement", "p_misaligned", "hidden_scratchpad_effect"], points=5)
@@ -213,7 +213,7 @@ def test_one_way_sweeps_on_the_default_fit(default_fit):
     assert np.all(np.diff(pw) >= 0)
     pm_post = ds["estimate"].sel(parameter="reinforcement", quantity="p_misaligned_after_training").values
     assert np.all(np.diff(pm_post) > 0)
-    # a reweighted point equals riskmodel.update's reweighting under the same shifted prior
+    # a reweighted point equals riskmodel.interactive.update's reweighting under the same shifted prior
     j = 1
     assert ds["method"].sel(parameter="p_misaligned", grid=j).item() == "reweighted"
     new = S._location_prior(res.priors["p_misaligned"], float(res.priors["p_misaligned"].quantile(ds["level"][j])))
@@ -230,7 +230,7 @@ def test_one_way_sweeps_on_the_default_fit(default_fit):
 
 @pytest.mark.slow
 def test_power_scaling_sobol_and_value_of_information_on_the_default_fit(default_fit):
-    from riskmodel.quantities import weighted_mean
+    from riskmodel.model.quantities import weighted_mean
 
     res = default_fit
     ps = S.power_scaling(res)
@@ -269,7 +269,7 @@ def test_reweighted_sweep_points_agree_with_refits_serial_and_on_a_dask_local_cl
     """
     from dask.distributed import LocalCluster
 
-    from riskmodel.parallel import refit_sweep
+    from riskmodel.analysis.parallel import refit_sweep
 
     res = default_fit
     ds = S.one_way(res, ["p_misaligned"], points=5)

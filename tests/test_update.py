@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from riskmodel import fit
+from riskmodel.data.evidence import load_evidence
+from riskmodel.data.priors import CAPABILITIES, load_priors
 from riskmodel.errors import InputError
-from riskmodel.evidence import load_evidence
-from riskmodel.model import model_data
-from riskmodel.priors import CAPABILITIES, load_priors
-from riskmodel.quantities import _mcse_of_mean, weighted_mean
-from riskmodel.update import _psis, informed_parameters, update
+from riskmodel.interactive.update import _psis, informed_parameters, update
+from riskmodel.model.quantities import _mcse_of_mean, weighted_mean
+from riskmodel.model.spec import model_data
 from tests.conftest import ROOT
 
 

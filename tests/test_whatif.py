@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
+from riskmodel.data.features import Context
 from riskmodel.errors import InputError
-from riskmodel.features import Context
-from riskmodel.quantities import _mcse_of_mean, weighted_mean
-from riskmodel.whatif import Observation, augmented_evidence, what_if
+from riskmodel.interactive.whatif import Observation, augmented_evidence, what_if
+from riskmodel.model.quantities import _mcse_of_mean, weighted_mean
 
 #: A context no published count covers: no value conflict, no training information, hidden scratchpad.
 UNSEEN = Context("no", "none", "hidden")
@@ -24,7 +24,7 @@ def test_bad_observations_are_one_line_input_errors():
 
 
 def test_augmented_evidence_holds_the_rows_in_memory_and_is_not_a_release():
-    from riskmodel.evidence import load_evidence
+    from riskmodel.data.evidence import load_evidence
 
     ev = load_evidence("published-evals")
     aug = augmented_evidence(ev, [Observation("claude-3-opus", UNSEEN, 2, 50)], "helpful-only")

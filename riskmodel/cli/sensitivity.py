@@ -1,7 +1,8 @@
 """The ``riskmodel sensitivity`` subcommand: fit, run the chosen analyses, print the rankings, write stamped files.
 
 Only parsing and printing live here (registered by :mod:`riskmodel.cli`); every number comes from
-:mod:`riskmodel.sensitivity`. Bad input raises :class:`~riskmodel.errors.RiskmodelError`, which the main command turns
+:mod:`riskmodel.analysis.sensitivity`. Bad input raises :class:`~riskmodel.errors.RiskmodelError`,
+which the main command turns
 into one line and exit code 2.
 """
 
@@ -25,7 +26,7 @@ __all__ = ["add_sensitivity_parser", "cmd_sensitivity", "tables"]
 
 def tables(method: str, ds: xr.Dataset) -> dict[str, pd.DataFrame]:
     """The CSV tables of one analysis, by name."""
-    from riskmodel.sensitivity import QUANTITIES, tornado_table
+    from riskmodel.analysis.sensitivity import QUANTITIES, tornado_table
 
     if method == "tornado":
         long = pd.DataFrame(
@@ -134,8 +135,8 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
     """Fit, run the sensitivity analyses, print them (or one JSON object) and write them to ``--out``."""
-    from riskmodel.outputs import OutputDir, fit_from_args, json_ready
-    from riskmodel.sensitivity import METHODS, sensitivity_report
+    from riskmodel.analysis.sensitivity import METHODS, sensitivity_report
+    from riskmodel.results.outputs import OutputDir, fit_from_args, json_ready
 
     methods = list(METHODS) if args.method == "all" else [args.method]
     if args.workers is not None and args.workers < 1:

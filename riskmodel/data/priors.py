@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import tomli_w
 
-from riskmodel.distributions import FAMILIES, check_params, elicit_interval, frozen
+from riskmodel.data.distributions import FAMILIES, check_params, elicit_interval, frozen
+from riskmodel.data.features import VOCABULARY, Context
+from riskmodel.data.registry import Store, data_root, load_versioned, parse_versioned_toml, sha256_bytes
 from riskmodel.errors import PriorError
-from riskmodel.features import VOCABULARY, Context
-from riskmodel.registry import Store, data_root, load_versioned, parse_versioned_toml, sha256_bytes
 
 __all__ = [
     "CAPABILITIES",

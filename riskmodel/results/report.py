@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 import xarray as xr
 
-from riskmodel.evidence import reference_reason
-from riskmodel.priors import CAPABILITIES
-from riskmodel.quantities import bayes_factors, exceedance, summarize, weighted_mean
+from riskmodel.data.evidence import reference_reason
+from riskmodel.data.priors import CAPABILITIES
+from riskmodel.model.quantities import bayes_factors, exceedance, summarize, weighted_mean
 
 if TYPE_CHECKING:
-    from riskmodel.fit import FitResult
+    from riskmodel.results.result import FitResult
 
 __all__ = ["assumption_effects", "build_report"]
 

@@ -103,7 +103,7 @@ def _print_report(rep: dict[str, Any]) -> None:
 
 
 def _fit_from_args(args: argparse.Namespace) -> Any:
-    from riskmodel.outputs import fit_from_args
+    from riskmodel.results.outputs import fit_from_args
 
     return fit_from_args(args, progress=args.progress and not getattr(args, "json", False) and sys.stderr.isatty())
 
@@ -132,7 +132,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_cite(args: argparse.Namespace) -> int:
     """Fit and print the citation line and a BibTeX-style entry."""
-    from riskmodel.citation import bibtex
+    from riskmodel.results.citation import bibtex
 
     result = _fit_from_args(args)
     print(result.citation())
@@ -143,7 +143,7 @@ def cmd_cite(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """Refit from a citation; exit 0 when the numbers match, 1 when they do not."""
-    from riskmodel.citation import verify
+    from riskmodel.results.verify import verify
 
     v = verify(args.citation, progress=args.progress and sys.stderr.isatty())
     print(f"checked: {v.method}")
@@ -163,9 +163,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def _store_of(ref: str) -> str:
     """Whether a ``NAME@VERSION`` names a prior set or an evidence set."""
-    from riskmodel.evidence import evidence_store
-    from riskmodel.priors import prior_store
-    from riskmodel.registry import parse_ref
+    from riskmodel.data.evidence import evidence_store
+    from riskmodel.data.priors import prior_store
+    from riskmodel.data.registry import parse_ref
 
     name, _ = parse_ref(ref, kind="set")
     if any(r.name == name for r in prior_store().releases()):
@@ -177,7 +177,7 @@ def _store_of(ref: str) -> str:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Fit two prior versions (or two evidence versions) with the same seed and show them side by side."""
-    from riskmodel.fit import fit
+    from riskmodel.results.result import fit
 
     kind_a, kind_b = _store_of(args.a), _store_of(args.b)
     if kind_a != kind_b:
@@ -223,7 +223,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_priors(args: argparse.Namespace) -> int:
     """List, show or diff prior sets."""
-    from riskmodel.priors import PARAMETERS, diff_priors, load_priors, prior_store
+    from riskmodel.data.priors import PARAMETERS, diff_priors, load_priors, prior_store
 
     if args.action == "list":
         for r in prior_store().releases():
@@ -255,7 +255,7 @@ def cmd_priors(args: argparse.Namespace) -> int:
 
 def cmd_evidence(args: argparse.Namespace) -> int:
     """List, show or validate evidence sets."""
-    from riskmodel.evidence import evidence_store, load_evidence, reference_reason
+    from riskmodel.data.evidence import evidence_store, load_evidence, reference_reason
 
     if args.action == "list":
         for r in evidence_store().releases():
@@ -326,7 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     esub.add_parser("show").add_argument("ref")
     esub.add_parser("validate").add_argument("file")
     p.set_defaults(func=cmd_evidence)
-    from riskmodel.sensitivity_cli import add_sensitivity_parser
+    from riskmodel.cli.sensitivity import add_sensitivity_parser
 
     add_sensitivity_parser(sub, _add_fit_args)
     return parser

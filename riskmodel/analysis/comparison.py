@@ -6,7 +6,7 @@ Three models of the same likelihood rows (training-gaming reasoning and complian
   prior that the context layer gives the elicitation context (``tg_intercept_aligned + value_conflict_effect_aligned``);
   a system after extra RL training is a later state of the system (the package's ``after_rl_effect`` shift), not a
   context, so the comparison with (b) is about contexts only.
-- ``context`` (b): the logistic context layer of :mod:`riskmodel.model` with a single disposition (its aligned
+- ``context`` (b): the logistic context layer of :mod:`riskmodel.model.graph` with a single disposition (its aligned
   component: the same priors, no mixture).
 - ``mixture`` (c): the package model, the context layer with the marginalized per-system disposition mixture.
 
@@ -36,11 +36,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from riskmodel.data.evidence import EvidenceRow, EvidenceSet, load_evidence
+from riskmodel.data.features import DESIGN_COLUMNS, SHARED_EFFECTS, Context
+from riskmodel.data.priors import PARAMETERS, PriorSet, load_priors
 from riskmodel.errors import InputError
-from riskmodel.evidence import EvidenceRow, EvidenceSet, load_evidence
-from riskmodel.features import DESIGN_COLUMNS, SHARED_EFFECTS, Context
-from riskmodel.model import ModelData, model_data
-from riskmodel.priors import PARAMETERS, PriorSet, load_priors
+from riskmodel.model.spec import ModelData, model_data
 
 __all__ = [
     "K_THRESHOLD",
@@ -126,7 +126,7 @@ def _without_row(data: ModelData, row: LikelihoodRow) -> ModelData:
 
 # ---------------------------------------------------------------------------------------------------- the models
 def build_comparison_model(data: ModelData, kind: str) -> Any:
-    """PyMC model (a) ``monolithic`` or (b) ``context``; (c) is :func:`riskmodel.model.build_model` itself.
+    """PyMC model (a) ``monolithic`` or (b) ``context``; (c) is :func:`riskmodel.model.graph.build_model` itself.
 
     Both keep the prior set's hyperparameters and the counts in ``pm.Data`` (reuse of the compiled model), expose the
     training-gaming probability of every likelihood row as ``tg_rate_reasoning`` (reasoning_obs) and ``tg_rate_pair``
@@ -135,7 +135,7 @@ def build_comparison_model(data: ModelData, kind: str) -> Any:
     import pymc as pm
     import pytensor.tensor as pt
 
-    from riskmodel.model import _binomial_logp, _family_blocks
+    from riskmodel.model.graph import _binomial_logp, _family_blocks
 
     if kind not in ("monolithic", "context"):
         raise InputError(f"unknown comparison model {kind!r}", field="model")
@@ -193,9 +193,9 @@ def build_comparison_model(data: ModelData, kind: str) -> Any:
 def _compiled_for(kind: str, data: ModelData) -> Any:
     """Compiled nutpie model of ``kind`` with ``data``'s counts (compiled once per graph structure)."""
     if kind == "mixture":
-        from riskmodel.fit import _compiled_model
+        from riskmodel.model.sampling import compiled_model
 
-        return _compiled_model(data)
+        return compiled_model(data)
     import nutpie
 
     key = (kind, data.structure_key(likelihood=True))
@@ -594,7 +594,7 @@ def simulated_evidence(truth: str, *, seed: int = 0, n: int = 400, sensitivity: 
     ``truth = "context"``: ``logit p = -4 + 3 vc - 1.5 no_scratchpad + 0.5 documents``; ``truth = "monolithic"``:
     ``p = 0.12`` everywhere. Counts are ``Binomial(n, p sensitivity + (1 - p) 0.005)``.
     """
-    from riskmodel.evidence import parse_evidence
+    from riskmodel.data.evidence import parse_evidence
 
     if truth not in ("context", "monolithic"):
         raise InputError(f"unknown truth {truth!r}", field="truth")
@@ -619,6 +619,7 @@ def simulated_evidence(truth: str, *, seed: int = 0, n: int = 400, sensitivity: 
     text = (
         f'name = "simulated-{truth}"\nversion = "0.0.{seed}"\ndate = "2026-11-25"\n'
         f'summary = "Simulated from the {truth} model"\nchangelog = "simulated"\n\n'
-        '[sources.SIM]\ncitation = "simulated data (riskmodel.comparison.simulated_evidence)"\n\n' + "\n".join(rows)
+        '[sources.SIM]\ncitation = "simulated data (riskmodel.analysis.comparison.simulated_evidence)"\n\n'
+        + "\n".join(rows)
     )
     return parse_evidence(text, file=f"<simulated-{truth}>")

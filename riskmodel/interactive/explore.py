@@ -14,16 +14,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from riskmodel.distributions import elicit_interval
+from riskmodel.data.distributions import elicit_interval
+from riskmodel.data.features import VOCABULARY, Context
+from riskmodel.data.priors import CAPABILITIES, PARAMETERS, ParamPrior, PriorSet, parse_priors, prior_store
+from riskmodel.data.registry import Release, check_name, format_version
 from riskmodel.errors import InputError, PriorError, RegistryError
-from riskmodel.features import VOCABULARY, Context
-from riskmodel.priors import CAPABILITIES, PARAMETERS, ParamPrior, PriorSet, parse_priors, prior_store
-from riskmodel.quantities import weighted_mean
-from riskmodel.registry import Release, check_name, format_version
+from riskmodel.model.quantities import weighted_mean
 
 if TYPE_CHECKING:
-    from riskmodel.evidence import EvidenceSet
-    from riskmodel.fit import FitResult
+    from riskmodel.data.evidence import EvidenceSet
+    from riskmodel.results.result import FitResult
 
 __all__ = [
     "ALL_CONTEXTS",
@@ -64,8 +64,8 @@ def default_refs() -> tuple[str, str]:
     """``NAME@VERSION`` of the prior and evidence sets a fit uses by default (latest non-deprecated releases)."""
     import inspect
 
-    from riskmodel.evidence import evidence_store
-    from riskmodel.fit import fit
+    from riskmodel.data.evidence import evidence_store
+    from riskmodel.results.result import fit
 
     defaults = inspect.signature(fit).parameters
     return (
@@ -233,7 +233,7 @@ def funnel_chart(table: pd.DataFrame) -> dict[str, Any]:
 
 def capability_sources(evidence: EvidenceSet) -> list[str]:
     """Sources of an evidence set that have capability-evidence counts (each can be switched into the likelihood)."""
-    from riskmodel.evidence import CAPABILITY_EVIDENCE
+    from riskmodel.data.evidence import CAPABILITY_EVIDENCE
 
     return sorted({r.source for r in evidence.rows if r.quantity in CAPABILITY_EVIDENCE and r.has_counts})
 
@@ -244,7 +244,7 @@ def what_if_table(before: FitResult, after: FitResult, system: str, observed: st
     One row per quantity, before and after (means and 90% intervals), and the Bayes factor the hypothetical
     observation carries for the worst case of ``system``.
     """
-    from riskmodel.quantities import summarize
+    from riskmodel.model.quantities import summarize
 
     rows = []
     for label, key, sys in (
@@ -304,7 +304,7 @@ def context_rate_table(result: FitResult, system: str) -> pd.DataFrame:
     """
     from scipy import stats
 
-    from riskmodel.quantities import weighted_quantile
+    from riskmodel.model.quantities import weighted_quantile
 
     post, w = result.posterior, result.weights
     cd = ("chain", "draw")
@@ -458,7 +458,7 @@ def table_csv(table: pd.DataFrame, stamp: str) -> bytes:
 
 def worst_case_ecdf(result: FitResult, system: str, points: int = 120) -> pd.DataFrame:
     """ECDF of P(worst case) for ``system``, prior and posterior (importance-weighted), at ``points`` levels each."""
-    from riskmodel.quantities import weighted_quantile
+    from riskmodel.model.quantities import weighted_quantile
 
     levels = np.linspace(0.0, 1.0, points)
     rows = []

@@ -1,8 +1,8 @@
 """Simulation-based calibration (SBC) of the fitted layers: context layer, measurement and disposition.
 
-For each replication: draw every parameter from the prior (:func:`riskmodel.model.draw_prior`), draw each system's
+For each replication: draw every parameter from the prior (:func:`riskmodel.model.graph.draw_prior`), draw each system's
 disposition ``M_pre ~ Bernoulli(p_misaligned)``, simulate the counts of the evidence structure through the same
-binomial measurement model as :func:`riskmodel.model.build_model` (reasoning rows through sensitivity and false
+binomial measurement model as :func:`riskmodel.model.graph.build_model` (reasoning rows through sensitivity and false
 positives; compliance cells in training and unmonitored), fit them with the cached compiled sampler, and record the
 rank of the true value among ``L`` thinned posterior draws. If inference is calibrated the ranks are uniform on
 ``0..L`` (Talts et al. 2018). The disposition is binary: its posterior draws are ``Bernoulli(p_misaligned_system)``
@@ -25,10 +25,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from riskmodel.data.evidence import EvidenceSet, load_evidence
+from riskmodel.data.priors import PriorSet, load_priors
 from riskmodel.errors import InputError
-from riskmodel.evidence import EvidenceSet, load_evidence
-from riskmodel.model import ModelData, draw_prior, model_data
-from riskmodel.priors import PriorSet, load_priors
+from riskmodel.model.prior import draw_prior
+from riskmodel.model.spec import ModelData, model_data
 
 __all__ = [
     "CALIBRATED",
@@ -75,7 +76,7 @@ def simulate_counts(
     Parameters
     ----------
     theta
-        One draw of every model variable (as in :func:`riskmodel.model.draw_prior`, chain and draw dims dropped).
+        One draw of every model variable (as in :func:`riskmodel.model.graph.draw_prior`, chain and draw dims dropped).
     disposition
         0 (aligned) or 1 (misaligned) per system.
     data
@@ -215,7 +216,7 @@ def run_sbc(
     """
     import nutpie
 
-    from riskmodel.fit import _compiled_model
+    from riskmodel.model.sampling import compiled_model
 
     if reps < 1 or chains * draws < n_ranks:
         raise InputError("need reps >= 1 and chains * draws >= n_ranks", field="reps")
@@ -238,7 +239,7 @@ def run_sbc(
         sim = simulate_counts(theta, disposition, fit_data, rng)
         t0 = time.perf_counter()
         trace = nutpie.sample(
-            _compiled_model(sim),
+            compiled_model(sim),
             draws=draws,
             tune=tune,
             chains=chains,

@@ -18,8 +18,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from riskmodel.evidence import EvidenceSet
-from riskmodel.priors import PriorSet
+from riskmodel.data.evidence import EvidenceSet
+from riskmodel.data.priors import PriorSet
 
 __all__ = ["refit_summary", "refit_sweep"]
 
@@ -38,8 +38,8 @@ def refit_summary(
     Keys: ``p_worst_case`` and its ``mcse_p_worst_case``, ``p_misaligned``, ``p_misaligned_after_training``,
     ``log10_bayes_factor``, ``divergences``, ``ok`` (sampler health).
     """
-    from riskmodel.fit import fit
-    from riskmodel.quantities import _mcse_of_mean, bayes_factor, weighted_mean
+    from riskmodel.model.quantities import _mcse_of_mean, bayes_factor, weighted_mean
+    from riskmodel.results.result import fit
 
     res = fit(priors, evidence, system=system, seed=seed, chains=chains, draws=draws, tune=tune)
     q, q0 = res.quantities.sel(system=system), res.prior_quantities.sel(system=system)

@@ -10,7 +10,7 @@ fitted result and get the updated posterior:
 - **Refit**: when k > 0.7 and the caller allows it, the model is refitted with an in-memory evidence set that holds
   the extra rows (nothing is written). A result from hypothetical evidence is never citable.
 
-The same per-draw likelihood drives the preposterior value of information in :mod:`riskmodel.sensitivity`.
+The same per-draw likelihood drives the preposterior value of information in :mod:`riskmodel.analysis.sensitivity`.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ import numpy as np
 import xarray as xr
 from scipy.special import expit, gammaln, xlog1py, xlogy
 
+from riskmodel.data.evidence import EvidenceRow, EvidenceSet
+from riskmodel.data.features import Context
 from riskmodel.errors import InputError
-from riskmodel.evidence import EvidenceRow, EvidenceSet
-from riskmodel.features import Context
-from riskmodel.fit import FitResult
-from riskmodel.model import NEW_SYSTEM
-from riskmodel.update import PARETO_K_MAX, UpdateInfo, _psis
+from riskmodel.interactive.update import PARETO_K_MAX, UpdateInfo, _psis
+from riskmodel.model.spec import NEW_SYSTEM
+from riskmodel.results.result import FitResult
 
 __all__ = ["Observation", "augmented_evidence", "observation_loglik", "what_if"]
 
@@ -164,7 +164,7 @@ def augmented_evidence(evidence: EvidenceSet, observations: list[Observation], r
                 n=int(o.n),
                 rate=o.k / o.n if o.n else None,
                 k_is_derived=False,
-                where_read="hypothetical observation (riskmodel.whatif)",
+                where_read="hypothetical observation (riskmodel.interactive.whatif)",
             )
         )
         touched.append(rows[-1])

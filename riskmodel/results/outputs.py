@@ -20,7 +20,7 @@ import xarray as xr
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from riskmodel.fit import FitResult
+    from riskmodel.results.result import FitResult
 
 __all__ = ["OutputDir", "analysis_parser", "describe", "fit_from_args", "json_ready", "output_dir", "stamp_fields"]
 
@@ -107,7 +107,7 @@ def analysis_parser(description: str) -> argparse.ArgumentParser:
 
 def fit_from_args(args: argparse.Namespace, *, progress: bool = False) -> FitResult:
     """Fit the model the command-line options name (``--tune`` where the command has it)."""
-    from riskmodel.fit import fit
+    from riskmodel.results.result import fit
 
     return fit(
         args.priors,

@@ -9,7 +9,8 @@ reads (:func:`stamp`). The methods are explained in ``docs/sensitivity.md``; in 
   and the worst-case arithmetic reruns on the cached draws: exact, no MCMC. For a prior the evidence informs, the
   prior's location is shifted so that its median moves across the same range, and the cached draws are importance
   reweighted (PSIS) with the prior density ratio; points with Pareto k > 0.7 are refit when asked (``refit=True``,
-  serially, in worker processes or on Dask, see :mod:`riskmodel.parallel`) and otherwise skipped. ``method`` says
+  serially, in worker processes or on Dask, see :mod:`riskmodel.analysis.parallel`) and otherwise skipped.
+  ``method`` says
   which, per point.
 - **Power scaling** (:func:`power_scaling`): ArviZ's ``psense_summary`` on the log prior and log likelihood of every
   draw, flagging prior-data conflict per parameter.
@@ -19,12 +20,12 @@ reads (:func:`stamp`). The methods are explained in ``docs/sensitivity.md``; in 
 - **Value of information** (:func:`value_of_information`): the expected reduction in the variance (and the binned
   entropy) of P(worst case) if a quantity were learned exactly, and the preposterior version for a proposed
   evaluation of ``n`` episodes in a context (reweighting by the binomial likelihood of each possible count,
-  :mod:`riskmodel.whatif`).
+  :mod:`riskmodel.interactive.whatif`).
 
 Worst-case risk is ``P(W) = P(all capabilities) x route``, where ``route`` (P(misaligned and the plan is carried
 out)) is bilinear in the other-route probability and the reinforcement strength, and ``P(all capabilities)``
 depends only on the capabilities and the competence correlation (``docs/model.md``). :class:`Decomposition` reads
-those parts off :func:`riskmodel.quantities.worst_case` once, so a sweep point costs one capability integral
+those parts off :func:`riskmodel.model.quantities.worst_case` once, so a sweep point costs one capability integral
 instead of a full rerun (a test checks the decomposition against a direct rerun).
 """
 
@@ -45,14 +46,14 @@ import xarray as xr
 from scipy import optimize, stats
 from scipy.special import expit
 
+from riskmodel.data.priors import CAPABILITIES, PARAMETERS, ParamPrior
 from riskmodel.errors import InputError
-from riskmodel.priors import CAPABILITIES, PARAMETERS, ParamPrior
-from riskmodel.quantities import all_capabilities, weighted_mean, worst_case
-from riskmodel.update import PARETO_K_MAX, _psis, informed_parameters
+from riskmodel.interactive.update import PARETO_K_MAX, _psis, informed_parameters
+from riskmodel.model.quantities import all_capabilities, weighted_mean, worst_case
 
 if TYPE_CHECKING:
-    from riskmodel.features import Context
-    from riskmodel.fit import FitResult
+    from riskmodel.data.features import Context
+    from riskmodel.results.result import FitResult
 
 __all__ = [
     "GRID_POINTS",
@@ -282,7 +283,7 @@ def _ess(x: np.ndarray) -> float:
 
 
 def _mcse(x: np.ndarray, w: np.ndarray | None, ess: float) -> float:
-    """MCSE of a weighted mean given the draws' ESS (as :func:`riskmodel.quantities._mcse_of_mean`)."""
+    """MCSE of a weighted mean given the draws' ESS (as :func:`riskmodel.model.quantities._mcse_of_mean`)."""
     m = weighted_mean(x, w)
     sd = math.sqrt(max(weighted_mean((np.asarray(x) - m) ** 2, w), 0.0))
     if w is not None:
@@ -337,7 +338,8 @@ def one_way(
     ----------
     result
         A fit. Uninformed assumptions are swept on its draws and weights as they are (so a result with hypothetical
-        evidence from :func:`riskmodel.whatif.what_if` can be swept too); informed priors are swept from the exact
+        evidence from :func:`riskmodel.interactive.whatif.what_if` can be swept too); informed priors are swept
+        from the exact
         fit it came from.
     parameters
         Which assumptions (default: every parameter of the model, uninformed first).
@@ -347,7 +349,7 @@ def one_way(
         Refit the informed-prior points whose importance weights are unreliable (Pareto k > ``pareto_k_max``);
         otherwise they are marked ``skipped`` and left NaN.
     workers, scheduler, client
-        Where refits run (see :func:`riskmodel.parallel.refit_sweep`).
+        Where refits run (see :func:`riskmodel.analysis.parallel.refit_sweep`).
 
     Returns
     -------
@@ -407,7 +409,8 @@ def one_way(
                 progress("tornado", done, total)
             continue
         sweep.append("prior median")
-        # importance reweighting exactly as riskmodel.update does for one changed informed prior (PSIS on the
+        # importance reweighting exactly as riskmodel.interactive.update does for one changed informed prior (PSIS
+        # on the
         # posterior and on the prior draws), with the old densities computed once per parameter instead of per point
         old_prior = base.priors[name]
         x_post, x_prior = _draw_matrix(base.posterior_draws, name), _draw_matrix(base.prior_draws, name)
@@ -428,7 +431,7 @@ def one_way(
             done += 1
             progress("tornado", done, total)
     if pending:
-        from riskmodel.parallel import refit_sweep
+        from riskmodel.analysis.parallel import refit_sweep
 
         def on_done(n: int) -> None:
             progress("refit", n, len(pending))
@@ -567,7 +570,7 @@ def log_prior_draws(result: FitResult) -> np.ndarray:
 def log_likelihood_draws(result: FitResult) -> np.ndarray:
     """Log likelihood of the selected evidence for every posterior draw (chain, draw), marginalized over dispositions.
 
-    A numpy transcription of the likelihood terms of :func:`riskmodel.model.build_model` (a test checks it against
+    A numpy transcription of the likelihood terms of :func:`riskmodel.model.graph.build_model` (a test checks it against
     the model's own potentials on a few draws): reasoning counts, training compliance (each per system and
     disposition, summed into the marginal over each system's disposition), unmonitored compliance, and the optional
     capability likelihood.
@@ -933,7 +936,7 @@ def value_of_information(
     ``Var(P(W)) - E[Var(P(W) | counts)]`` (it can be negative in that case); ``preposterior_shift_sd_relative`` is the
     standard deviation of the revision relative to the current P(W).
     """
-    from riskmodel.whatif import Observation, _update_system, observation_loglik
+    from riskmodel.interactive.whatif import Observation, _update_system, observation_loglik
 
     progress = progress or _noop
     system = system or result.system

@@ -17,8 +17,8 @@ import xarray as xr
 from numpy.polynomial.hermite_e import hermegauss
 from scipy.special import expit, ndtr, ndtri
 
-from riskmodel.features import design_matrix
-from riskmodel.priors import PriorSet
+from riskmodel.data.features import design_matrix
+from riskmodel.data.priors import PriorSet
 
 __all__ = [
     "EXCEEDANCE_LEVELS",
@@ -330,7 +330,7 @@ def bayes_factor(
 
     The probability of the event is the mean of its draws; the log-odds' standard error follows by the delta method
     from each side's Monte Carlo standard error (``prior_independent``: the prior draws are independent, as the
-    ancestral draws of :func:`riskmodel.model.draw_prior` are, so their ESS is their number).
+    ancestral draws of :func:`riskmodel.model.graph.draw_prior` are, so their ESS is their number).
     """
     post = np.asarray(posterior, dtype=float)
     pri = np.asarray(prior, dtype=float)

@@ -1,9 +1,9 @@
-"""Fitting: compile once, sample, check sampler health, and stamp the result with its provenance.
+"""Fitting: sample the model and stamp the result with its provenance.
 
 :func:`fit` returns a :class:`FitResult` holding the posterior as an ``xarray.DataTree`` (groups ``posterior``,
 ``sample_stats``, ``prior``, ``worst_case`` and ``worst_case_prior``), the diagnostics, and provenance in its attrs.
-Compiled samplers are cached per graph structure for the life of the process, so a refit after changing prior
-hyperparameters or counts only swaps ``pm.Data`` values.
+The report and the citation are functions of a result (:mod:`riskmodel.results.report`,
+:mod:`riskmodel.results.citation`); the methods here only call them.
 """
 
 from __future__ import annotations
@@ -11,57 +11,29 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
-import threading
-import warnings
 from dataclasses import dataclass, field
-from functools import cache, cached_property
-from importlib import metadata
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
 
+from riskmodel.data.evidence import EvidenceSet, load_evidence
+from riskmodel.data.priors import PriorSet, load_priors
 from riskmodel.errors import FitError, InputError
-from riskmodel.evidence import EvidenceSet, load_evidence
-from riskmodel.model import NEW_SYSTEM, ModelData, build_model, draw_prior, model_data
-from riskmodel.priors import PriorSet, load_priors
-from riskmodel.quantities import capability_detail, worst_case
+from riskmodel.model.prior import draw_prior
+from riskmodel.model.quantities import capability_detail, worst_case
+from riskmodel.model.spec import NEW_SYSTEM, ModelData, model_data
+from riskmodel.results.citation import citation_line
+from riskmodel.results.report import build_report
+from riskmodel.versions import SAMPLER, dependency_versions, package_version, sampler_version
 
-__all__ = [
-    "SAMPLER",
-    "Diagnostics",
-    "FitResult",
-    "clear_compile_cache",
-    "draws_sha256",
-    "fit",
-    "package_version",
-    "sampler_version",
-]
+if TYPE_CHECKING:
+    from riskmodel.model.sampling import Diagnostics
 
-SAMPLER = "nutpie"
+__all__ = ["FitResult", "draws_sha256", "fit"]
+
 TARGET_ACCEPT = 0.9
-R_HAT_MAX = 1.01
-ESS_MIN = 400
-
-_compiled: dict[str, Any] = {}
-_compiled_lock = threading.Lock()
-
-
-def package_version() -> str:
-    """Installed version of riskmodel."""
-    try:
-        return metadata.version("riskmodel")
-    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        return "0+unknown"
-
-
-def sampler_version() -> str:
-    """Installed version of the sampler (nutpie): part of every provenance and citation."""
-    try:
-        return metadata.version(SAMPLER)
-    except metadata.PackageNotFoundError:  # pragma: no cover
-        return "missing"
 
 
 def draws_sha256(posterior: xr.Dataset) -> str:
@@ -81,99 +53,6 @@ def _first_line(exc: BaseException) -> str:
     """The first non-empty line of an exception's message, or its type when the message is empty."""
     lines = [x.strip() for x in str(exc).splitlines() if x.strip()]
     return lines[0][:300] if lines else type(exc).__name__
-
-
-def clear_compile_cache() -> None:
-    """Forget every compiled sampler (the next fit compiles again)."""
-    with _compiled_lock:
-        _compiled.clear()
-
-
-def _compiled_model(data: ModelData) -> Any:
-    import nutpie
-
-    key = data.structure_key(likelihood=True)
-    with _compiled_lock:
-        if key not in _compiled:
-            _compiled[key] = nutpie.compile_pymc_model(build_model(data, likelihood=True))
-        return _compiled[key].with_data(**data.data_values(likelihood=True))
-
-
-@dataclass(frozen=True)
-class Diagnostics:
-    """Sampler health: divergences, worst r_hat, smallest bulk and tail ESS, and plain-language warnings."""
-
-    divergences: int
-    max_r_hat: float
-    min_ess_bulk: float
-    min_ess_tail: float
-    warnings: tuple[str, ...]
-
-    @property
-    def ok(self) -> bool:
-        """Whether every check passed."""
-        return not self.warnings
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "divergences": self.divergences,
-            "max_r_hat": self.max_r_hat,
-            "min_ess_bulk": self.min_ess_bulk,
-            "min_ess_tail": self.min_ess_tail,
-            "warnings": list(self.warnings),
-            "ok": self.ok,
-        }
-
-
-def diagnose(trace: xr.DataTree, var_names: list[str]) -> Diagnostics:
-    """Check divergences, r_hat and ESS of ``var_names`` against the thresholds and explain any failure."""
-    import arviz as az
-
-    div = int(trace["sample_stats"]["diverging"].sum())
-    with warnings.catch_warnings():
-        # constant quantities (e.g. the offset of the system that anchors the intercepts) give NaN, ignored below
-        warnings.filterwarnings("ignore", category=RuntimeWarning)
-        rhat = az.rhat(trace, var_names=var_names)
-        ess_b = az.ess(trace, var_names=var_names, method="bulk")
-        ess_t = az.ess(trace, var_names=var_names, method="tail")
-
-    def extreme(ds: xr.Dataset, fn: Any) -> float:
-        vals = np.concatenate([np.ravel(ds[v].values) for v in ds.data_vars])
-        vals = vals[np.isfinite(vals)]
-        return float(fn(vals)) if vals.size else float("nan")
-
-    max_rhat, min_b, min_t = extreme(rhat, np.max), extreme(ess_b, np.min), extreme(ess_t, np.min)
-    warns = []
-    if div:
-        warns.append(
-            f"{div} divergent transitions: the sampler may have missed part of the posterior; treat the "
-            "numbers as suspect."
-        )
-    if max_rhat > R_HAT_MAX:
-        warns.append(f"max r_hat {max_rhat:.3f} > {R_HAT_MAX}: chains disagree; run more draws or check the priors.")
-    if min(min_b, min_t) < ESS_MIN:
-        warns.append(
-            f"smallest effective sample size {min(min_b, min_t):.0f} < {ESS_MIN}: Monte Carlo error is "
-            "large; run more draws."
-        )
-    return Diagnostics(div, max_rhat, min_b, min_t, tuple(warns))
-
-
-@cache
-def _dependency_versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for pkg in ("pymc", "pytensor", "arviz", "numpy", "nutpie", "xarray", "preliz"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:  # pragma: no cover
-            out[pkg] = "missing"
-    return out
-
-
-def _prior_draws(data: ModelData, draws: int, seed: int) -> xr.Dataset:
-    """Draws from the model without its likelihood terms (the prior side of every Bayes factor)."""
-    return draw_prior(data, draws, seed)
 
 
 @dataclass
@@ -197,7 +76,7 @@ class FitResult:
     #: Normalized importance weights of the posterior / prior draws (None: equal weights, an exact fit).
     weights: np.ndarray | None = None
     prior_weights: np.ndarray | None = None
-    #: For a fast update (riskmodel.update): the exact fit it came from, and how it was obtained.
+    #: For a fast update (riskmodel.interactive.update): the exact fit it came from, and how it was obtained.
     base: FitResult | None = field(default=None, repr=False)
     update: Any = None
 
@@ -271,7 +150,7 @@ class FitResult:
             "healthy": self.healthy,
             "diagnostics": self.diagnostics.as_dict(),
             "system": self.system,
-            "dependencies": dict(_dependency_versions()),
+            "dependencies": dict(dependency_versions()),
         }
 
     def to_datatree(self) -> xr.DataTree:
@@ -301,8 +180,6 @@ class FitResult:
 
         A fit that failed its health checks is still citable, but its line ends in ``| diagnostics FAILED``.
         """
-        from riskmodel.citation import citation_line
-
         if not self.exact:
             raise InputError(
                 "these numbers come from a fast update of a cached fit: fit exactly to cite them", field="citation"
@@ -329,8 +206,6 @@ class FitResult:
 
         ``interactive`` skips standard errors an interactive view does not show (see :func:`build_report`).
         """
-        from riskmodel.report import build_report
-
         return build_report(self, system or self.system, interactive=interactive)
 
 
@@ -369,8 +244,10 @@ def fit(
         raise InputError(f"unknown system {system!r} (known: {', '.join(data.coords['system'])})", field="system")
     import nutpie
 
+    from riskmodel.model.sampling import compiled_model, diagnose
+
     try:
-        compiled = _compiled_model(data)
+        compiled = compiled_model(data)
         trace = nutpie.sample(
             compiled,
             draws=draws,
@@ -385,7 +262,7 @@ def fit(
         raise FitError(f"the sampler failed: {_first_line(exc)}", field="sampler") from exc
     named = [v for v in trace["posterior"].data_vars if not v.endswith("_block") and v != "system_offset_z"]
     diagnostics = diagnose(trace, named)
-    prior = _prior_draws(data, chains * draws, seed)
+    prior = draw_prior(data, chains * draws, seed)
     return FitResult(
         trace, trace["posterior"].to_dataset(), prior, ps, ev, data, system, seed, chains, draws, tune, diagnostics
     )

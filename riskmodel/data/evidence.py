@@ -20,9 +20,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from riskmodel.data.features import VOCABULARY, Context
+from riskmodel.data.registry import Store, data_root, load_versioned, parse_versioned_toml, sha256_bytes
 from riskmodel.errors import EvidenceError
-from riskmodel.features import VOCABULARY, Context
-from riskmodel.registry import Store, data_root, load_versioned, parse_versioned_toml, sha256_bytes
 
 __all__ = [
     "CAPABILITY_EVIDENCE",

@@ -102,7 +102,7 @@ def _read_cache() -> dict[str, dict[str, float]]:
 
 
 def _write_cache(cache: dict[str, dict[str, float]]) -> None:
-    from riskmodel.registry import atomic_write
+    from riskmodel.data.registry import atomic_write
 
     try:
         atomic_write(_cache_path(), json.dumps(cache, sort_keys=True).encode(), exclusive=False)

@@ -19,9 +19,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 import xarray as xr
 
-from riskmodel.fit import FitResult
-from riskmodel.model import ModelData
-from riskmodel.priors import CAPABILITIES, PARAMETERS, PriorSet, load_priors
+from riskmodel.data.priors import CAPABILITIES, PARAMETERS, PriorSet, load_priors
+from riskmodel.model.spec import ModelData
+from riskmodel.results.result import FitResult
 
 __all__ = ["PARETO_K_MAX", "UpdateInfo", "informed_parameters", "update"]
 

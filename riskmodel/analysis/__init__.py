@@ -1,0 +1,1 @@
+"""Analyses of fitted results: sensitivity, model comparison, simulation-based calibration and parallel refits."""

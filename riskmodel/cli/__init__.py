@@ -1,0 +1,5 @@
+"""The ``riskmodel`` command line (argument parsing and printing only; every number comes from the library)."""
+
+from riskmodel.cli.main import main
+
+__all__ = ["main"]
