@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 import riskmodel
-from riskmodel.model.quantities import _mcse_of_mean, weighted_mean
+from riskmodel.model.summaries import mcse_of_mean, weighted_mean
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,7 +52,7 @@ def main() -> None:
         p_refit = p_worst(refit)
         t_refit.append(time.perf_counter() - t)
         a = up.quantities["p_worst_case"].sel(system="new")
-        se = np.hypot(_mcse_of_mean(a, up.weights), _mcse_of_mean(refit.quantities["p_worst_case"].sel(system="new")))
+        se = np.hypot(mcse_of_mean(a, up.weights), mcse_of_mean(refit.quantities["p_worst_case"].sel(system="new")))
         z.append((p_worst(up) - p_refit) / se)
     ks = [up.update.pareto_k for _, up in pairs]
     med_a, med_c, med_r = (statistics.median(x) for x in (t_assumption, t_connected, t_refit))

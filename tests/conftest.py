@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,9 +31,19 @@ def data_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def fit_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A fit store private to the test session: tests never read or fill the user's cache."""
+    path = tmp_path_factory.mktemp("fit-store")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("RISKMODEL_CACHE_DIR", str(path))
+    yield path
+    mp.undo()
+
+
 @pytest.fixture(scope="session")
 def default_fit():
-    """The default fit (latest baseline priors, default evidence, seed 1), shared by every test that reads it."""
+    """The default fit (default priors and evidence, seed 1, 4 x 1000), shared by every test that reads it."""
     from riskmodel import fit
 
     return fit(seed=1, chains=4, draws=1000)

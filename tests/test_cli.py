@@ -25,23 +25,34 @@ BAD_CALLS = [
     (
         [
             "verify",
-            "P(worst case) = 2 [90%: 0.1-0.2] | riskmodel 0.1.0 | priors baseline@1.0.0 sha256:12345678 | "
-            "evidence published-evals@1.0.0 sha256:12345678 | system new | nutpie seed 1 | 4x1000 draws",
+            "P(worst case) = 2 [90%: 0.1, 0.2] | riskmodel 0.2.0 model 2 | priors baseline@2.0.0 sha256:12345678 | "
+            "evidence published-evals@2.0.0 sha256:12345678 | system new | nutpie 0.16.11 seed 1 | 4x1000 draws "
+            "tune 1000 | draws sha256:12345678",
         ],
         "not a probability interval",
     ),
     (
         [
             "verify",
-            "P(worst case) = 0.1 [90%: 0.01-0.2] | riskmodel 0.1.0 | priors nosuch@1.0.0 sha256:12345678 | "
-            "evidence published-evals@1.0.0 sha256:12345678 | system new | nutpie seed 1 | 4x1000 draws",
+            "P(worst case) = 0.1 [90%: 0.01, 0.2] | riskmodel 0.2.0 model 2 | priors nosuch@1.0.0 sha256:12345678 | "
+            "evidence published-evals@2.0.0 sha256:12345678 | system new | nutpie 0.16.11 seed 1 | 4x1000 draws "
+            "tune 1000 | draws sha256:12345678",
         ],
         "cites an unknown release",
     ),
+    (
+        [
+            "verify",
+            "P(worst case) = 0.1 [90%: 0.01-0.2] | riskmodel 0.1.0 | priors baseline@1.1.0 sha256:ac440d08 | "
+            "evidence published-evals@1.0.0 sha256:589516bf | system new | nutpie seed 1 | 4x1000 draws",
+        ],
+        "a citation of riskmodel 0.1.0 (model 1)",
+    ),
+    (["run", "--priors", "baseline@1.1.0"], "written for model 1"),
     (["priors", "show", "baseline@7.0.0"], "no released version"),
-    (["priors", "diff", "baseline@1.0.0", "../../etc/passwd@1.0.0"], "cannot read"),
-    (["priors", "diff", "baseline@1.0.0", "Base line@1.0.0"], "not a valid name"),
-    (["compare", "baseline@1.0.0", "published-evals@1.0.0"], "cannot compare a priors set with a evidence set"),
+    (["priors", "diff", "baseline@2.0.0", "../../etc/passwd@1.0.0"], "cannot read"),
+    (["priors", "diff", "baseline@2.0.0", "Base line@1.0.0"], "not a valid name"),
+    (["compare", "baseline@2.0.0", "published-evals@2.0.0"], "cannot compare a priors set with a evidence set"),
     (["evidence", "validate", "/nonexistent.toml"], "cannot read"),
     (["frobnicate"], "invalid choice"),
 ]
@@ -61,9 +72,9 @@ def test_bad_input_exits_2_with_one_line(argv, message, capsys):
 
 
 def test_tampered_release_exits_2(data_copy, capsys):
-    path = data_copy / "evidence" / "published-evals" / "1.0.0.toml"
+    path = data_copy / "evidence" / "published-evals" / "2.0.0.toml"
     path.write_bytes(path.read_bytes() + b"\n")
-    assert main(["run", "--evidence", "published-evals@1.0.0"]) == 2
+    assert main(["run", "--evidence", "published-evals@2.0.0"]) == 2
     err = capsys.readouterr().err
     assert "differ from the registered sha256" in err and str(path) in err
 
@@ -71,13 +82,11 @@ def test_tampered_release_exits_2(data_copy, capsys):
 def test_priors_list_show_diff(capsys):
     assert main(["priors", "list"]) == 0
     out = capsys.readouterr().out
-    assert "baseline@1.0.0" in out and "baseline@1.1.0" in out
-    assert main(["priors", "show", "baseline@1.1.0"]) == 0
+    assert "baseline@1.0.0" in out and "baseline@2.0.0" in out and "model 1" in out
+    assert main(["priors", "show", "baseline@2.0.0"]) == 0
     out = capsys.readouterr().out
-    assert "p_misaligned" in out and "capability evaluation" in out
-    assert main(["priors", "diff", "baseline@1.0.0", "baseline@1.1.0"]) == 0
-    assert "competence_correlation" in capsys.readouterr().out
-    assert main(["evidence", "show", "published-evals@1.0.0"]) == 0
+    assert "p_misaligned" in out and "capability evaluation" in out and "tail_df" in out
+    assert main(["evidence", "show", "published-evals@2.0.0"]) == 0
     assert "reference only" in capsys.readouterr().out
 
 
@@ -95,7 +104,7 @@ def _cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.slow
 def test_run_json_then_verify_in_a_new_process():
-    run = _cli("run", "--json", "--seed", "7", "--draws", "500", "--no-progress")
+    run = _cli("run", "--json", "--seed", "7", "--no-progress")
     assert run.returncode == 0, run.stderr
     rep = json.loads(run.stdout)
     for key in (
@@ -115,12 +124,12 @@ def test_run_json_then_verify_in_a_new_process():
         assert 0 <= rep["p_worst_case"][key] <= 1
     assert set(rep["diagnostics"]) >= {"divergences", "max_r_hat", "min_ess_bulk"}
     prov = rep["provenance"]
-    assert prov["priors"]["version"] == "1.1.0" and prov["seed"] == 7 and prov["draws"] == 500
+    assert prov["priors"]["version"] == "2.0.0" and prov["seed"] == 7 and prov["draws"] == 1000
     assert set(prov["dependencies"]) >= {"pymc", "pytensor", "arviz", "numpy", "nutpie"}
     assert rep["citation"].startswith("P(worst case) = ")
     ver = _cli("verify", rep["citation"], "--no-progress")
     assert ver.returncode == 0, ver.stdout + ver.stderr
-    assert "Monte Carlo error" in ver.stdout and "verified" in ver.stdout
+    assert "Monte Carlo" in ver.stdout and "verified" in ver.stdout and "bit-identical" in ver.stdout
 
 
 @pytest.mark.slow

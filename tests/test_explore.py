@@ -12,7 +12,7 @@ from tests.conftest import ROOT, snapshot
 
 @pytest.fixture
 def base():
-    return load_priors("baseline@1.1.0", root=ROOT)
+    return load_priors("baseline@2.0.0", root=ROOT)
 
 
 def test_mean_strength_and_interval_give_the_asked_beta(base):
@@ -31,13 +31,30 @@ def test_mean_strength_and_interval_give_the_asked_beta(base):
 def test_url_state_round_trip(base):
     edited = base.with_parameter(explore.beta_from_mean_strength(base["sandbagging"], 0.7, 12))
     edited = edited.with_parameter(explore.beta_from_interval(edited["coordination"], 0.05, 0.3))
-    edited = edited.with_critical(explore.ALL_CONTEXTS[:2])
+    edited = edited.with_parameter(explore.prior_from_interval(edited["no_scratchpad_aligned"], -2.0, 1.0))
+    edited = edited.with_parameter(
+        explore.prior_from_params(edited["intercept_separation"], "HalfNormal", {"sigma": 0.2})
+    )
+    edited = edited.with_critical(explore.ALL_CONTEXTS[:2]).with_model(consistency="absolute", tail_df=7.0)
     params = explore.encode_state(edited, base, excluded=frozenset({"row-a"}), system="o1")
     restored, excluded = explore.decode_state(params, base)
     assert excluded == {"row-a"}
-    for name in ("sandbagging", "coordination"):
-        assert restored[name].params == pytest.approx(edited[name].params, rel=1e-5)
+    for name in ("sandbagging", "coordination", "no_scratchpad_aligned", "intercept_separation"):
+        assert restored[name].params == pytest.approx(edited[name].params, rel=1e-5), name
     assert [c.label() for c in restored.critical] == [c.label() for c in edited.critical]
+    assert (restored.consistency, restored.tail_df) == ("absolute", 7.0)
+
+
+def test_every_assumption_has_a_widget_spec_within_its_range(base):
+    names = [n for _, group in explore.assumption_groups() for n in group]
+    assert sorted(names) == sorted(base.parameters)
+    for name in names:
+        spec = explore.control_spec(base[name])
+        assert spec.min <= spec.low <= spec.high <= spec.max, name
+    # a prior whose interval lies outside the widgets' range is shown clamped, with a warning (never a crash)
+    wide = explore.prior_from_params(base["after_rl_effect"], "Normal", {"mu": 0.0, "sigma": 5e5})
+    spec = explore.control_spec(wide)
+    assert spec.clamped and spec.min <= spec.low <= spec.high <= spec.max
 
 
 @pytest.mark.parametrize(
@@ -47,7 +64,11 @@ def test_url_state_round_trip(base):
         {"p.coordination": "m1.5s2"},
         {"p.coordination": "x"},
         {"critical": "yes,none"},
-        {"p.coordination": "b-1,2"},
+        {"p.coordination": "Beta:alpha=-1,beta=2"},
+        {"p.intercept_aligned": "HalfNormal:sigma=1"},
+        {"p.coordination": "m0.5s500000000"},
+        {"tail_df": "1e308"},
+        {"consistency": "sideways"},
     ],
 )
 def test_bad_url_state_is_one_line_error(base, params):
@@ -58,15 +79,30 @@ def test_bad_url_state_is_one_line_error(base, params):
 
 def test_release_priors_writes_the_next_version_and_never_overwrites(base, data_copy):
     edited = base.with_parameter(explore.beta_from_mean_strength(base["coordination"], 0.6, 10))
-    rel = explore.release_priors(edited, "coordination is easier")
-    assert rel.ref == "baseline@1.2.0"
-    loaded = load_priors("baseline@1.2.0")
-    assert loaded.changelog == "coordination is easier" and loaded["coordination"].mean() == pytest.approx(0.6)
-    assert parse_priors(loaded.to_toml()).parameters == loaded.parameters
+    why = {"coordination": "copies share weights and prompts; coordinating is easier than we assumed"}
     before = snapshot(data_copy / "priors")
-    with pytest.raises(RiskmodelError):
-        explore.release_priors(edited, "again", version="1.2.0")
-    with pytest.raises(RiskmodelError, match="changelog"):
-        explore.release_priors(edited, "  ")
-    assert snapshot(data_copy / "priors") == before
-    assert [r.version for r in prior_store().releases()][-1] == "1.2.0"
+    for bad, match in [
+        ({"author": "", "rationales": why}, "author"),
+        ({"author": "A. Tester", "rationales": {}}, "rationale"),
+        ({"author": "A. Tester", "rationales": why, "changelog": "  "}, "changelog"),
+    ]:
+        kw = {"changelog": "coordination is easier", "name": "baseline", "parent": base, **bad}
+        with pytest.raises(RiskmodelError, match=match):
+            explore.release_priors(edited, kw.pop("changelog"), **kw)
+    assert snapshot(data_copy / "priors") == before  # a refused release writes nothing
+    rel = explore.release_priors(
+        edited, "coordination is easier", name="baseline", author="A. Tester", rationales=why, parent=base
+    )
+    assert rel.ref == "baseline@2.1.0"
+    loaded = load_priors("baseline@2.1.0")
+    assert loaded.changelog == "coordination is easier" and loaded["coordination"].mean() == pytest.approx(0.6)
+    assert loaded["coordination"].rationale == why["coordination"] and loaded.author == "A. Tester"
+    assert loaded.parent.startswith(f"baseline@2.0.0 sha256:{base.sha256}")
+    assert parse_priors(loaded.to_toml()).parameters == loaded.parameters
+    released = (data_copy / "priors" / "baseline" / "2.1.0.toml").read_bytes()
+    again = explore.release_priors(
+        edited, "the same again", name="baseline", author="A. Tester", rationales=why, parent=base
+    )
+    assert again.ref == "baseline@2.2.0"  # a second release gets the next version; 2.1.0 is never overwritten
+    assert (data_copy / "priors" / "baseline" / "2.1.0.toml").read_bytes() == released
+    assert [r.version for r in prior_store().releases() if r.name == "baseline"][-2:] == ["2.1.0", "2.2.0"]

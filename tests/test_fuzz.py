@@ -49,12 +49,12 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large],
 )
 
-PRIOR_TEXT = (ROOT / "priors" / "baseline" / "1.1.0.toml").read_text()
-EVIDENCE_TEXT = (ROOT / "evidence" / "published-evals" / "1.0.0.toml").read_text()
+PRIOR_TEXT = (ROOT / "priors" / "baseline" / "2.0.0.toml").read_text()
+EVIDENCE_TEXT = (ROOT / "evidence" / "published-evals" / "2.0.0.toml").read_text()
 PRIOR_DOC = tomllib.loads(PRIOR_TEXT)
 EVIDENCE_DOC = tomllib.loads(EVIDENCE_TEXT)
 #: The ME24 file switches on the capability likelihood (a source-level flag the default file does not have).
-ME24_DOC = tomllib.loads((ROOT / "evidence" / "me24" / "1.0.0.toml").read_text())
+ME24_DOC = tomllib.loads((ROOT / "evidence" / "me24" / "2.0.0.toml").read_text())
 
 
 # ------------------------------------------------------------------------------------------------ environment
@@ -205,14 +205,14 @@ def mutated_toml(draw: st.DrawFn, base: dict[str, Any]) -> bytes:
 def _default_priors() -> Any:
     from riskmodel.data.priors import load_priors
 
-    return load_priors(ROOT / "priors" / "baseline" / "1.1.0.toml")
+    return load_priors(ROOT / "priors" / "baseline" / "2.0.0.toml")
 
 
 @functools.cache
 def _default_evidence() -> Any:
     from riskmodel.data.evidence import load_evidence
 
-    return load_evidence(ROOT / "evidence" / "published-evals" / "1.0.0.toml")
+    return load_evidence(ROOT / "evidence" / "published-evals" / "2.0.0.toml")
 
 
 def _one_line(exc: RiskmodelError) -> None:
@@ -349,15 +349,15 @@ def test_cli_file_loaders(fuzz_env, capsys, kind: str, content: bytes, filename:
         st.from_regex(r"\A[a-z./_-]{0,12}(@[0-9a-z.]{0,12})?\Z", fullmatch=True),
         st.sampled_from(
             [
-                "baseline@1.1.0",
+                "baseline@2.0.0",
                 "baseline@latest",
-                "baseline@01.1.0",
-                "baseline@1.1.0@1",
+                "baseline@02.0.0",
+                "baseline@2.0.0@1",
                 "../../etc/passwd",
                 "/dev/null",
                 "/proc/self/environ",
                 "priors/registry.toml",
-                "published-evals@1.0.0",
+                "published-evals@2.0.0",
                 "@",
             ]
         ),
@@ -366,7 +366,7 @@ def test_cli_file_loaders(fuzz_env, capsys, kind: str, content: bytes, filename:
 )
 def test_cli_set_references(fuzz_env, capsys, ref: str, command: str) -> None:
     before = snapshot(fuzz_env / "data")
-    argv = command.split() + [ref] + (["baseline@1.0.0"] if command == "priors diff" else [])
+    argv = command.split() + [ref] + (["baseline@2.0.0"] if command == "priors diff" else [])
     if ref.startswith("-"):
         argv.insert(len(command.split()), "--")
     code, _, err = _run_cli(argv, capsys)
@@ -376,20 +376,25 @@ def test_cli_set_references(fuzz_env, capsys, ref: str, command: str) -> None:
 
 # ------------------------------------------------------------------------------------------------ citations
 GOOD_LINE = (
-    "P(worst case) = 0.0026 [90%: 0.0001-0.0099] | riskmodel 0.1.0 | priors baseline@1.1.0 sha256:ac440d08 | "
-    "evidence published-evals@1.0.0 sha256:589516bf | system new | nutpie seed 1 | 4x1000 draws"
+    "P(worst case) = 0.0052 [90%: 0.00024, 0.018] | riskmodel 0.2.0 model 2 | priors baseline@2.0.0 sha256:ed4fd2d0 | "
+    "evidence published-evals@2.0.0 sha256:cbc0dd0a | system new | nutpie 0.16.11 seed 1 | 4x1000 draws tune 1000 | "
+    "draws sha256:3ab3b30d"
 )
 CITATION_FIELDS = {
-    "0.0026": ["1e308", "nan", "inf", "-0", "1e-", "0.0.1", "2", "-0.5", "9" * 400],
-    "0.0001": ["0.9", "1e-400", "-1e-3"],
-    "0.1.0": ["../..", "é", "9" * 300],
-    "baseline@1.1.0": ["baseline@9.9.9", "nosuch@1.0.0", "base_line@1.1.0", "baseline@1.1", "published-evals@1.0.0"],
-    "ac440d08": ["00000000", "ac440d080a5433b7bfb0c9372f1fcf37cb2e682d0bf512abd790488a1be2433e", "ac44"],
-    "published-evals@1.0.0": ["published-evals@2.0.0", "baseline@1.1.0"],
+    "0.0052": ["1e308", "nan", "inf", "-0", "1e-", "0.0.1", "2", "-0.5", "9" * 400],
+    "0.00024": ["0.9", "1e-400", "-1e-3"],
+    "0.2.0": ["../..", "é", "9" * 300, "0.1.0"],
+    "model 2": ["model 1", "model 99", "model -1"],
+    "baseline@2.0.0": ["baseline@9.9.9", "nosuch@1.0.0", "base_line@2.0.0", "baseline@2.0", "published-evals@2.0.0"],
+    "ed4fd2d0": ["00000000", "ed4fd2d041c98c246efbee365be2431d0857df7d636de2c18d3b20a90268b357", "ed4f"],
+    "published-evals@2.0.0": ["published-evals@1.0.0", "baseline@2.0.0", "gr24@2.0.0"],
+    "cbc0dd0a |": ["cbc0dd0a without[x] |", "cbc0dd0a capability[GR24] |", "cbc0dd0a without[] capability[] |"],
     "system new": ["system claude-3-opus", "system ../../x", "system é", "system  ", "system " + "s" * 900],
-    "nutpie": ["stan", "numpyro", "blackjax"],
+    "nutpie 0.16.11": ["stan 1.0", "numpyro 0.1", "nutpie 9.9.9"],
     "seed 1": ["seed 0", "seed 9999999999", "seed 4294967296", "seed -1"],
     "4x1000": ["0x1000", "4x9", "999x9999999", "4x0", "1x10"],
+    "tune 1000": ["tune 0", "tune 99999999", "tune -1"],
+    "3ab3b30d": ["zzzz", "00000000"],
 }
 
 
@@ -449,7 +454,18 @@ def test_cli_verify_up_to_the_refit(fuzz_env, capsys, monkeypatch, line: str) ->
 # ------------------------------------------------------------------------------------------------ URL state
 URL_KEYS = st.one_of(
     st.sampled_from(
-        ["p.coordination", "p.p_misaligned", "p.tg_intercept_aligned", "p.nosuch", "p.", "critical", "exclude"]
+        [
+            "p.coordination",
+            "p.p_misaligned",
+            "p.intercept_aligned",
+            "p.intercept_separation",
+            "p.nosuch",
+            "p.",
+            "critical",
+            "exclude",
+            "consistency",
+            "tail_df",
+        ]
     ),
     st.sampled_from(["priors", "system", "evidence"]),
     st.text(max_size=10),

@@ -7,26 +7,38 @@ import math
 import numpy as np
 import pytest
 
+from riskmodel.data.evidence import load_evidence
 from riskmodel.data.features import Context
 from riskmodel.errors import InputError
-from riskmodel.interactive.whatif import Observation, augmented_evidence, what_if
-from riskmodel.model.quantities import _mcse_of_mean, weighted_mean
+from riskmodel.interactive.whatif import MAX_EPISODES, Observation, augmented_evidence, reweightable, what_if
+from riskmodel.model.summaries import mcse_of_mean, weighted_mean
 
 #: A context no published count covers: no value conflict, no training information, hidden scratchpad.
 UNSEEN = Context("no", "none", "hidden")
 
 
-def test_bad_observations_are_one_line_input_errors():
-    with pytest.raises(InputError, match="exceeds"):
-        Observation("claude-3-opus", UNSEEN, 5, 3).check()
-    with pytest.raises(InputError):
-        Observation("claude-3-opus", UNSEEN, -1, 3).check()
+@pytest.mark.parametrize(
+    ("obs", "message"),
+    [
+        (Observation("claude-3-opus", UNSEEN, 5, 3), "exceeds"),
+        (Observation("claude-3-opus", UNSEEN, -1, 3), "whole number"),
+        (Observation("claude-3-opus", UNSEEN, 1, 10**30), "whole number"),
+        (Observation("claude-3-opus", UNSEEN, 0, 0), "at least 1"),
+        (Observation("claude-3-opus", Context("maybe", "prompted", "yes"), 1, 3), "value_conflict must be one of"),
+        (Observation("claude-3-opus", Context("yes", "carrier-pigeon", "yes"), 1, 3), "training_info must be"),
+        (Observation("claude-3-opus", Context("yes", "prompted", "sideways"), 1, 3), "scratchpad must be one of"),
+        (Observation("", UNSEEN, 1, 3), "system name"),
+    ],
+)
+def test_bad_observations_are_one_line_input_errors(obs, message):
+    with pytest.raises(InputError, match=message) as info:
+        obs.check()
+    assert "\n" not in info.value.line()
+    assert MAX_EPISODES < 10**30
 
 
 def test_augmented_evidence_holds_the_rows_in_memory_and_is_not_a_release():
-    from riskmodel.data.evidence import load_evidence
-
-    ev = load_evidence("published-evals")
+    ev = load_evidence("published-evals@2.0.0")
     aug = augmented_evidence(ev, [Observation("claude-3-opus", UNSEEN, 2, 50)], "helpful-only")
     assert len(aug.rows) == len(ev.rows) + 1
     assert not aug.released and aug.sha256 != ev.sha256
@@ -44,22 +56,19 @@ def test_augmented_evidence_holds_the_rows_in_memory_and_is_not_a_release():
 
 
 @pytest.mark.slow
-def test_reweighting_by_hypothetical_counts(default_fit):
+def test_what_the_cached_draws_can_take(default_fit):
     res = default_fit
-    nothing = what_if(res, Observation("claude-3-opus", UNSEEN, 0, 0))
-    assert nothing.update.method == "reweighted" and nothing.update.pareto_k == 0.0
-    np.testing.assert_allclose(nothing.weights, 1.0 / nothing.weights.size)
-    out = what_if(res, [Observation("new", res.priors.elicitation, 40, 100)])
-    assert not out.exact and out.base is res
+    assert reweightable(res, Observation("claude-3-opus", res.priors.elicitation, 1, 10)) == ""
+    assert "coordinate" in reweightable(res, Observation("claude-3-opus", UNSEEN, 1, 10))
+    assert "not a system of the fit" in reweightable(res, Observation("gpt-99", UNSEEN, 1, 10))
+    assert "population" in reweightable(res, Observation("new", res.priors.elicitation, 1, 10))
+    with pytest.raises(InputError, match="needs a refit"):
+        what_if(res, Observation("gpt-99", UNSEEN, 1, 10))
+    out = what_if(res, Observation("claude-3-opus", res.priors.elicitation, 0, 1))
+    assert out.update.method == "reweighted" and not out.exact and out.base is res
     with pytest.raises(InputError):
         out.citation()
     assert out.weights.sum() == pytest.approx(1.0)
-    # a new system that training-games at 40% in the elicitation context looks more misaligned than the prior
-    before = weighted_mean(res.quantities["p_misaligned_pre"].sel(system="new"))
-    after = weighted_mean(out.quantities["p_misaligned_pre"].sel(system="new"), out.weights)
-    assert after > before
-    with pytest.raises(InputError, match="unknown system"):
-        what_if(res, Observation("gpt-99", UNSEEN, 1, 10))
 
 
 @pytest.mark.slow
@@ -72,13 +81,14 @@ def test_reweighting_agrees_with_an_exact_refit_on_the_augmented_evidence(defaul
     refit = what_if(res, obs, force_refit=True)
     assert refit.update.method == "refit"
     assert len(refit.evidence.rows) == len(res.evidence.rows) and not refit.exact
-    for q in ("p_worst_case", "p_misaligned_pre"):
-        a = rw.quantities[q].sel(system="new").transpose("chain", "draw")
-        b = refit.quantities[q].sel(system="new").transpose("chain", "draw")
-        se = math.hypot(_mcse_of_mean(a, rw.weights), _mcse_of_mean(b))
-        assert abs(weighted_mean(a, rw.weights) - weighted_mean(b)) < 3 * se, q
-    # the opus disposition: reweighted draws of its updated P(misaligned) against the refit's
-    a = rw.quantities["p_misaligned_pre"].sel(system="claude-3-opus").transpose("chain", "draw")
-    b = refit.quantities["p_misaligned_pre"].sel(system="claude-3-opus").transpose("chain", "draw")
-    se = math.hypot(_mcse_of_mean(a, rw.weights), _mcse_of_mean(b))
-    assert abs(weighted_mean(a, rw.weights) - weighted_mean(b)) < 3 * se + 1e-6
+    for system in ("claude-3-opus", "new"):
+        for q in ("p_worst_case", "p_misaligned_pre"):
+            a = rw.quantities[q].sel(system=system).transpose("chain", "draw")
+            b = refit.quantities[q].sel(system=system).transpose("chain", "draw")
+            se = math.hypot(mcse_of_mean(a, rw.weights), mcse_of_mean(b))
+            assert abs(weighted_mean(a, rw.weights) - weighted_mean(b)) < 3 * se + 1e-6, (system, q)
+    # more training-gaming in the elicitation context: claude-3-opus's P(misaligned) does not fall
+    before = weighted_mean(res.quantities["p_misaligned_pre"].sel(system="claude-3-opus"))
+    after = weighted_mean(rw.quantities["p_misaligned_pre"].sel(system="claude-3-opus"), rw.weights)
+    assert after >= before - 1e-9
+    assert np.isfinite(rw.update.pareto_k)

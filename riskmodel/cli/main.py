@@ -16,6 +16,7 @@ import sys
 from typing import Any, NoReturn
 
 from riskmodel.errors import InputError, RiskmodelError
+from riskmodel.results.outputs import json_ready
 
 __all__ = ["main"]
 
@@ -28,14 +29,19 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"riskmodel: error: {message} (see {self.prog} --help)\n")
 
 
-def _num(x: float) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
+def _num(x: float | None) -> str:
+    """Three significant digits; enough that a value just past a threshold never reads as equal to it."""
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "n/a"
     return f"{x:.3g}"
 
 
-def _interval(d: dict[str, float]) -> str:
-    return f"{_num(d['mean'])} [90%: {_num(d['lower'])}-{_num(d['upper'])}]"
+def _interval(d: dict[str, Any]) -> str:
+    """``mean [lower, upper]`` (brackets and a comma: a dash between numbers reads as a minus sign)."""
+    text = f"{_num(d['mean'])} [{_num(d['lower'])}, {_num(d['upper'])}]"
+    if d.get("mcse") is not None:
+        text += f" ±{_num(d['mcse'])}"
+    return text
 
 
 def _table(rows: list[tuple[str, ...]]) -> str:
@@ -45,6 +51,8 @@ def _table(rows: list[tuple[str, ...]]) -> str:
 
 def _print_report(rep: dict[str, Any]) -> None:
     print(f"riskmodel: worst-case scheming risk for system '{rep['system']}'")
+    print("means with their Monte Carlo standard error (±); [5%, 95%] of the per-draw probability, which is")
+    print("uncertainty about the probability, not a forecast range\n")
     bf = rep["bayes_factor_worst_case"]
     rows = [
         ("quantity", "posterior", "prior"),
@@ -56,6 +64,8 @@ def _print_report(rep: dict[str, Any]) -> None:
         (f"P(P(worst case) > {k})", _num(v), _num(rep["exceedance_prior"][k])) for k, v in rep["exceedance"].items()
     ]
     rows.append(("Bayes factor, worst case", f"{_num(bf['value'])} (log MCSE {_num(bf['log_mcse'])})", ""))
+    bm = rep["bayes_factor_misaligned"]
+    rows.append(("Bayes factor, misaligned", f"{_num(bm['value'])} (log MCSE {_num(bm['log_mcse'])})", ""))
     for route, b in rep["bayes_factor_routes"].items():
         rows.append((f"Bayes factor, {route} route", f"{_num(b['value'])} (log MCSE {_num(b['log_mcse'])})", ""))
     shares = rep["route_shares"]
@@ -67,45 +77,62 @@ def _print_report(rep: dict[str, Any]) -> None:
         )
     )
     print(_table(rows))
-    print("\nassumptions: P(worst case) if certain vs as modeled")
-    arows = [("assumption", "prior mean", "posterior mean", "P(W) if certain", "log10 ratio")]
+    for key in ("p_worst_case", "p_misaligned"):
+        if rep[key].get("note"):
+            print(f"note ({key}): {rep[key]['note']}")
+    print("\nextra assumptions: P(worst case) if certain vs as modeled")
+    arows = [("assumption", "P(W) if certain", "log10 ratio")]
     for name, a in rep["assumptions"].items():
-        arows.append(
-            (
-                name,
-                _num(a["prior_mean"]),
-                _num(a["posterior_mean"]),
-                _num(a["p_worst_case_if_certain"]),
-                f"{a['log10_ratio']:+.2f}",
-            )
-        )
+        arows.append((name, _num(a["p_worst_case_if_certain"]), f"{a['log10_ratio']:+.2f}"))
     print(_table(arows))
-    print("\nper system")
-    srows = [("system", "P(worst case)", "P(misaligned)", "Bayes factor")]
+    print("\nper system (the odds bound: the largest factor its own evidence can move its odds of misalignment)")
+    srows = [("system", "P(worst case)", "P(misaligned)", "BF misaligned", "odds bound", "consistency | mis")]
     for s, d in rep["per_system"].items():
         srows.append(
-            (s, _interval(d["p_worst_case"]), _interval(d["p_misaligned"]), _num(d["bayes_factor_worst_case"]["value"]))
+            (
+                s,
+                f"{_num(d['p_worst_case']['mean'])} ±{_num(d['p_worst_case']['mcse'])}",
+                f"{_num(d['p_misaligned']['mean'])} ±{_num(d['p_misaligned']['mcse'])}",
+                _num(d["bayes_factor_misaligned"]["value"]),
+                _num(d["odds_bound"]),
+                _num(d["consistency_given_misaligned"]),
+            )
         )
     print(_table(srows))
+    con = rep["contraction"]
+    informed = [(k, v) for k, v in con.items() if not v["prior_only"]]
+    prior_only = [k for k, v in con.items() if v["prior_only"]]
+    print("\nassumptions the evidence moved (contraction = 1 - posterior variance / prior variance)")
+    crows = [("assumption", "prior mean [sd]", "posterior mean [sd]", "contraction")]
+    for k, v in informed:
+        crows.append(
+            (
+                k,
+                f"{_num(v['prior_mean'])} [{_num(v['prior_sd'])}]",
+                f"{_num(v['posterior_mean'])} [{_num(v['posterior_sd'])}]",
+                _num(v["contraction"]),
+            )
+        )
+    print(_table(crows))
+    print(f"prior only ({len(prior_only)}; the evidence does not touch them): " + ", ".join(prior_only))
     ref = rep["evidence_rows"]
     print(
         f"\nevidence: {len(ref['likelihood'])} rows in the likelihood, {len(ref['reference_only'])} reference-only "
-        "(rates without n, capability evidence); see --json for the list"
+        "(see --json for the list with reasons)"
     )
     diag = rep["diagnostics"]
     print(
-        f"sampler: {diag['divergences']} divergences, max r_hat {diag['max_r_hat']:.3f}, "
-        f"min ESS bulk {diag['min_ess_bulk']:.0f} / tail {diag['min_ess_tail']:.0f}"
+        f"sampler: {diag['divergences']} divergences, max r_hat {_num(diag['max_r_hat'])}, "
+        f"min ESS bulk {_num(diag['min_ess_bulk'])} / tail {_num(diag['min_ess_tail'])}, "
+        f"largest headline MCSE {_num(diag['max_relative_mcse'])} of its value"
     )
-    for w in diag["warnings"]:
-        print(f"WARNING: {w}")
-    print(f"\n{rep['citation']}")
+    print(f"\n{rep['citation'] or 'not citable: ' + rep['not_citable']}")
 
 
 def _fit_from_args(args: argparse.Namespace) -> Any:
     from riskmodel.results.outputs import fit_from_args
 
-    return fit_from_args(args, progress=args.progress and not getattr(args, "json", False) and sys.stderr.isatty())
+    return fit_from_args(args, progress=args.progress)
 
 
 #: Exit code of ``run`` and ``cite`` when the fit failed its health checks (the numbers are printed and flagged).
@@ -124,7 +151,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     result = _fit_from_args(args)
     rep = result.report()
     if args.json:
-        print(json.dumps({"healthy": result.diagnostics.ok, **rep}, indent=2, allow_nan=True))
+        print(json.dumps(json_ready({"healthy": result.diagnostics.ok, **rep}), indent=2, allow_nan=False))
     else:
         _print_report(rep)
     return _health_exit(result)
@@ -191,7 +218,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         )
         reps.append(fit(**kw, system=args.system, seed=args.seed, draws=args.draws, chains=args.chains).report())
     if args.json:
-        print(json.dumps({args.a: reps[0], args.b: reps[1]}, indent=2))
+        print(json.dumps(json_ready({args.a: reps[0], args.b: reps[1]}), indent=2, allow_nan=False))
         return 0
     rows = [("quantity", args.a, args.b)]
     for key, label in (
@@ -221,6 +248,45 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_of(ref: str) -> str:
+    """Which model a released prior set is written for (older ones name the package that fits them)."""
+    from riskmodel.data.priors import load_priors
+    from riskmodel.errors import PriorError
+
+    try:
+        load_priors(ref)
+    except PriorError as exc:
+        return "model 1 (riskmodel 0.1.0)" if "model 1" in exc.reason else "unreadable"
+    return "model 2"
+
+
+def _cmd_authoring(args: argparse.Namespace) -> int:
+    """``priors new | validate | release | deprecate``."""
+    from riskmodel.data import authoring
+    from riskmodel.data.priors import prior_store
+
+    if args.action == "new":
+        path = authoring.new_draft(args.name, args.source, overwrite=args.overwrite)
+        print(f"wrote the draft {path} (from {args.source}); edit it, then: riskmodel priors release {path} ...")
+        return 0
+    if args.action == "validate":
+        check = authoring.validate_draft(args.file)
+        parent = check.parent.ref if check.parent else "none (a new prior set)"
+        nxt = f"{check.draft.name}@{check.next_version}"
+        print(f"{args.file}: valid draft of {check.draft.name}; parent {parent}; releasing it gives {nxt}")
+        print("changed parameters: " + (", ".join(check.changed) or "none"))
+        if check.stale:
+            print("needs a new rationale before release: " + ", ".join(check.stale))
+        return 0
+    if args.action == "release":
+        rel = authoring.release(args.file, author=args.author, changelog=args.changelog, bump=args.bump)
+        print(f"released {rel.ref} sha256:{rel.sha256} (cite it after an exact fit: riskmodel cite --priors {rel.ref})")
+        return 0
+    rel = prior_store().deprecate(args.ref, args.reason)
+    print(f"deprecated {rel.ref}: {rel.deprecated} (it stays loadable and verifiable)")
+    return 0
+
+
 def cmd_priors(args: argparse.Namespace) -> int:
     """List, show or diff prior sets."""
     from riskmodel.data.priors import PARAMETERS, diff_priors, load_priors, prior_store
@@ -228,22 +294,30 @@ def cmd_priors(args: argparse.Namespace) -> int:
     if args.action == "list":
         for r in prior_store().releases():
             dep = f"  DEPRECATED: {r.deprecated}" if r.deprecated else ""
-            print(f"{r.ref:24} sha256:{r.sha256[:12]}  released {r.released}{dep}")
+            print(f"{r.ref:28} sha256:{r.sha256[:12]}  released {r.released}  {_model_of(r.ref)}{dep}")
         return 0
     if args.action == "show":
+        import textwrap
+
         ps = load_priors(args.ref)
         print(f"{ps.ref}  sha256:{ps.sha256}\n{ps.date}  {ps.summary}\nchangelog: {ps.changelog}\n")
-        rows = [("parameter", "group", "prior", "mean", "rationale")]
+        print(f"model 2: tail_df {ps.tail_df:g}, consistency {ps.consistency}\n")
         for name, info in PARAMETERS.items():
             p = ps[name]
-            dist = f"{p.distribution}({', '.join(f'{k}={v:.3g}' for k, v in p.params.items())})"
+            dist = f"{p.distribution}({', '.join(f'{k}={v:.4g}' for k, v in p.params.items())})"
             if p.interval90:
-                dist += f" <- 90% in [{p.interval90[0]:g}, {p.interval90[1]:g}]"
-            rows.append((name, info.group, dist, _num(p.mean()), p.rationale[:80]))
-        print(_table(rows))
+                dist += f", 90% in [{p.interval90[0]:g}, {p.interval90[1]:g}]"
+            print(f"{name} ({info.group}): {dist}, mean {_num(p.mean())}")
+            for line in textwrap.wrap(p.rationale, 112, initial_indent="    ", subsequent_indent="    "):
+                print(line)
+            if p.source:
+                for line in textwrap.wrap("source: " + p.source, 112, initial_indent="    ", subsequent_indent="    "):
+                    print(line)
         print(f"\nelicitation context: {ps.elicitation.label()}\ntraining context: {ps.training.label()}")
         print("deployment-critical contexts: " + "; ".join(c.label() for c in ps.critical))
         return 0
+    if args.action in ("new", "validate", "release", "deprecate"):
+        return _cmd_authoring(args)
     a, b = load_priors(args.a), load_priors(args.b)
     rows = diff_priors(a, b)
     if not rows:
@@ -251,6 +325,17 @@ def cmd_priors(args: argparse.Namespace) -> int:
         return 0
     print(_table([("field", a.ref, b.ref), *rows]))
     return 0
+
+
+def _row_value(r: Any) -> str:
+    """What a row reports, briefly: k/n, a threshold outcome, a rate, or the printed finding."""
+    if r.has_counts:
+        return f"{r.k}/{r.n}"
+    if r.threshold is not None:
+        return f"{r.outcome} {r.threshold:g}" + (f" (n {r.n})" if r.n else "")
+    if r.rate is not None:
+        return f"rate {r.rate:g}"
+    return f"finding: {r.published[:40]}"
 
 
 def cmd_evidence(args: argparse.Namespace) -> int:
@@ -262,11 +347,20 @@ def cmd_evidence(args: argparse.Namespace) -> int:
             print(f"{r.ref:28} sha256:{r.sha256[:12]}  released {r.released}")
         return 0
     if args.action == "validate":
+        from riskmodel.model.spec import check_systems
+
         ev = load_evidence(args.file)
+        check_systems(ev)  # the same rules as a fit (reserved names)
         cap = ", ".join(sorted(ev.capability_sources)) or "off"
+        traced = (
+            "every row traced to its page and quote"
+            if ev.format >= 2
+            else "format 1: rows not traced to quotes (a legacy release; new files are format 2)"
+        )
         print(
             f"{args.file}: valid evidence set {ev.ref} with {len(ev.rows)} rows "
-            f"({len(ev.likelihood_rows())} in the likelihood; capability likelihood: {cap})"
+            f"({len(ev.likelihood_rows())} in the likelihood, {len(ev.model_systems())} systems with likelihood rows; "
+            f"capability likelihood: {cap}); {traced}"
         )
         return 0
     ev = load_evidence(args.ref)
@@ -275,20 +369,17 @@ def cmd_evidence(args: argparse.Namespace) -> int:
     used = {r.id for r in ev.likelihood_rows()}
     rows = [("id", "k/n or rate", "role")]
     for r in ev.rows:
-        val = f"{r.k}/{r.n}" if r.has_counts else f"rate {r.rate:g}"
+        val = _row_value(r)
         rows.append((r.id, val, "likelihood" if r.id in used else reference_reason(r)))
     print(_table(rows))
     return 0
 
 
 def _add_fit_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--priors", default="baseline", help="prior set NAME@VERSION, NAME (latest) or a file")
-    p.add_argument("--evidence", default="published-evals", help="evidence set NAME@VERSION, NAME or a file")
-    p.add_argument("--system", default="new", help="target system (default: a new system from the population)")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--draws", type=int, default=1000, help="draws per chain")
-    p.add_argument("--chains", type=int, default=4)
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    from riskmodel.results.outputs import add_fit_arguments
+
+    add_fit_arguments(p)
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="do not say what the fit is doing")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -312,13 +403,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fit_args(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_compare)
-    p = sub.add_parser("priors", help="list, show or diff prior sets")
+    p = sub.add_parser("priors", help="list, show, diff, draft, validate, release or deprecate prior sets")
     psub = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
-    psub.add_parser("list")
-    psub.add_parser("show").add_argument("ref")
-    d = psub.add_parser("diff")
-    d.add_argument("a")
-    d.add_argument("b")
+    psub.add_parser("list", help="every released prior set, with its hash and the model it is written for")
+    psub.add_parser("show", help="one prior set's assumptions and rationales").add_argument("ref", help="NAME@VERSION")
+    d = psub.add_parser("diff", help="what differs between two prior sets")
+    d.add_argument("a", help="NAME@VERSION or a file")
+    d.add_argument("b", help="NAME@VERSION or a file")
+    d = psub.add_parser("new", help="write an editable draft priors/NAME/draft.toml from a release")
+    d.add_argument("name", help="name of the prior set to draft (a new name, or an existing one)")
+    d.add_argument("--from", dest="source", required=True, help="the release to start from, NAME@VERSION")
+    d.add_argument("--overwrite", action="store_true", help="replace an existing draft")
+    d = psub.add_parser("validate", help="check a draft as a release would be checked")
+    d.add_argument("file", help="the draft file")
+    d = psub.add_parser("release", help="release a draft as the next version (1.0.0 for a new name)")
+    d.add_argument("file", help="the draft file")
+    d.add_argument("--author", required=True, help="who makes this release")
+    d.add_argument("--changelog", required=True, help="what changed and why")
+    d.add_argument("--bump", choices=("major", "minor", "patch"), default="minor", help="which version part to raise")
+    d = psub.add_parser("deprecate", help="mark a release deprecated (it stays loadable and verifiable)")
+    d.add_argument("ref", help="NAME@VERSION")
+    d.add_argument("--reason", required=True, help="why")
     p.set_defaults(func=cmd_priors)
     p = sub.add_parser("evidence", help="list, show or validate evidence sets")
     esub = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
@@ -329,7 +434,14 @@ def build_parser() -> argparse.ArgumentParser:
     from riskmodel.cli.sensitivity import add_sensitivity_parser
 
     add_sensitivity_parser(sub, _add_fit_args)
+    from riskmodel.cli.cache import add_cache_parser
+
+    add_cache_parser(sub)
     return parser
+
+
+#: Exit code after Ctrl-C (the shell convention for SIGINT).
+EXIT_INTERRUPTED = 130
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -340,6 +452,10 @@ def main(argv: list[str] | None = None) -> int:
     except RiskmodelError as exc:
         print(f"riskmodel: error: {exc.line()}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # nothing is written before a fit has finished: the fit store and releases are written only after it
+        print("riskmodel: interrupted; nothing was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover

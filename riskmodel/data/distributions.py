@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from riskmodel.errors import PriorError
 
-__all__ = ["FAMILIES", "Family", "elicit_interval", "frozen"]
+__all__ = ["FAMILIES", "Family", "check_interval", "elicit_interval", "elicitation_library", "frozen"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +73,8 @@ def frozen(family: str, params: dict[str, float]) -> Any:
 
 @functools.lru_cache(maxsize=512)
 def _frozen(family: str, items: tuple[tuple[str, float], ...]) -> Any:
+    from scipy import stats  # slow to import: only when a density or a draw is needed
+
     params = dict(items)
     if family == "Beta":
         return stats.beta(params["alpha"], params["beta"])
@@ -117,19 +118,21 @@ def _preliz_version() -> str:
     return version("preliz")
 
 
-def elicit_interval(
-    family: str, low: float, high: float, *, mass: float = 0.9, file: str | None = None, field: str = "interval90"
-) -> dict[str, float]:
-    """Parameters of the maximum-entropy ``family`` distribution with ``mass`` of its probability in ``[low, high]``.
+def elicitation_library() -> str:
+    """The library (and version) that turns a 90% interval into distribution parameters."""
+    return f"PreliZ {_preliz_version()} maxent (Normal in closed form)"
 
-    Uses PreliZ's ``maxent``; a Normal is solved in closed form. Results are cached on disk (they depend only on the
-    inputs and the PreliZ version). Raises :class:`PriorError` when the interval is invalid or the family cannot put
-    that mass there (e.g. a HalfNormal interval that does not start near 0).
-    """
+
+def check_interval(
+    family: str, low: float, high: float, *, file: str | None = None, field: str = "interval90"
+) -> tuple[float, float]:
+    """A valid 90% interval for ``family`` as floats, or a one-line :class:`PriorError` saying what is wrong."""
     fam = FAMILIES[family]
     for name, v in (("low", low), ("high", high)):
         if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
             raise PriorError(f"interval {name} must be a finite number, got {v!r}", file=file, field=field)
+        if abs(v) > _LIMIT:
+            raise PriorError(f"interval {name} must be within +/-{_LIMIT:g}, got {v!r}", file=file, field=field)
     low, high = float(low), float(high)
     if not low < high:
         raise PriorError(f"interval low must be below high, got [{low:g}, {high:g}]", file=file, field=field)
@@ -139,8 +142,23 @@ def elicit_interval(
         )
     if fam.support == "positive" and low < 0.0:
         raise PriorError(f"a {family} interval must be >= 0, got [{low:g}, {high:g}]", file=file, field=field)
+    return low, high
+
+
+def elicit_interval(
+    family: str, low: float, high: float, *, mass: float = 0.9, file: str | None = None, field: str = "interval90"
+) -> dict[str, float]:
+    """Parameters of the maximum-entropy ``family`` distribution with ``mass`` of its probability in ``[low, high]``.
+
+    Uses PreliZ's ``maxent``; a Normal is solved in closed form. Results are cached on disk (they depend only on the
+    inputs and the PreliZ version). Raises :class:`PriorError` when the interval is invalid or the family cannot put
+    that mass there (e.g. a HalfNormal interval that does not start near 0).
+    """
+    low, high = check_interval(family, low, high, file=file, field=field)
     if family == "Normal":
-        z = float(stats.norm.ppf(0.5 + mass / 2))
+        from statistics import NormalDist
+
+        z = NormalDist().inv_cdf(0.5 + mass / 2)
         return {"mu": (low + high) / 2, "sigma": (high - low) / (2 * z)}
 
     key = f"{family}|{low!r}|{high!r}|{mass!r}|preliz {_preliz_version()}"
@@ -158,7 +176,7 @@ def elicit_interval(
             raise PriorError(
                 f"a {family} cannot be fitted to [{low:g}, {high:g}] ({exc})", file=file, field=field
             ) from None
-    params = {p: float(v) for p, v in zip(fam.params, dist.params, strict=True)}
+    params = {p: float(v) for p, v in zip(FAMILIES[family].params, dist.params, strict=True)}
     got = float(dist.cdf(high) - dist.cdf(low)) if all(np.isfinite(list(params.values()))) else float("nan")
     if not abs(got - mass) < 0.01:
         raise PriorError(

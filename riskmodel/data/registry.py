@@ -4,6 +4,12 @@ A *store* is a folder (``priors/`` or ``evidence/``) holding one file per releas
 a ``registry.toml`` that records each release's sha256. Loading a released version whose bytes differ from the
 registered hash fails loudly; releasing never overwrites a file (it is created exclusively, written to a temporary
 file, fsynced and renamed), and concurrent releases are serialized by a lock on the registry.
+
+Saves survive faults: a release is renamed into place only together with its registry entry. When anything fails
+(a full disk, a read-only folder, an I/O error) the release file, a folder created for it and every temporary file
+are removed, and the failure is one :class:`~riskmodel.errors.RegistryError` line naming the file. Temporary files
+left by a process that was killed mid-save are ignored by every reader and removed by the next release. Released files
+and the registry get the permissions of their folder (read and write bits), never the 0600 of a temporary file.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import fcntl
 import hashlib
 import os
 import re
+import stat
 import tempfile
 import tomllib
 from collections.abc import Callable, Iterator
@@ -26,17 +33,27 @@ import tomli_w
 from riskmodel.errors import RegistryError, RiskmodelError
 
 __all__ = [
+    "DEFAULT_EVIDENCE",
+    "DEFAULT_PRIORS",
+    "MAX_FILE_BYTES",
     "Release",
     "Store",
     "atomic_write",
     "data_root",
+    "folder_mode",
     "format_version",
     "load_versioned",
     "parse_ref",
     "parse_version",
     "parse_versioned_toml",
+    "read_file",
     "sha256_bytes",
 ]
+
+#: The prior set and evidence set a fit uses unless told otherwise: named explicitly, never "the latest release",
+#: so that releasing a new version of a set never changes anyone's default.
+DEFAULT_PRIORS = "baseline@2.0.0"
+DEFAULT_EVIDENCE = "published-evals@2.0.0"
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _VERSION_RE = re.compile(r"^(0|[1-9]\d{0,5})\.(0|[1-9]\d{0,5})\.(0|[1-9]\d{0,5})$")
@@ -99,6 +116,72 @@ def parse_ref(ref: str, *, kind: str) -> tuple[str, str | None]:
     return name, None
 
 
+#: The largest file riskmodel reads (the default evidence is about 0.6 MB).
+MAX_FILE_BYTES = 16 * 1024**2
+#: The deepest nesting of arrays and tables a versioned file may have (the files use 3).
+MAX_NESTING = 32
+
+
+def read_file(path: Path, *, kind: str, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of a regular file of at most ``max_bytes``, or a one-line error (never a hang on a FIFO or device)."""
+    import stat as stat_mod
+
+    from riskmodel.errors import InputError
+
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise InputError(f"cannot read ({exc.strerror or exc})", file=str(path), field=kind) from None
+    if not stat_mod.S_ISREG(st.st_mode):
+        raise InputError(
+            "not a regular file (a directory, pipe or device cannot be a prior or evidence file)",
+            file=str(path),
+            field=kind,
+        )
+    if st.st_size > max_bytes:
+        raise InputError(
+            f"{st.st_size} bytes: larger than the {max_bytes} a {kind} file may have", file=str(path), field=kind
+        )
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except OSError as exc:
+        raise InputError(f"cannot read ({exc.strerror or exc})", file=str(path), field=kind) from None
+    if len(data) > max_bytes:
+        raise InputError(f"larger than the {max_bytes} bytes a {kind} file may have", file=str(path), field=kind)
+    return data
+
+
+def _nesting(text: str) -> int:
+    """Deepest nesting of brackets and braces outside strings and comments (guards the TOML parser's recursion)."""
+    depth = best = 0
+    quote = ""
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if quote:
+            if ch == "\\" and quote == '"':
+                i += 2
+                continue
+            if ch == quote:
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "#":
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+            continue
+        elif ch in "[{":
+            depth += 1
+            best = max(best, depth)
+            if best > MAX_NESTING:
+                return best
+        elif ch in "]}":
+            depth -= 1
+        i += 1
+    return best
+
+
 def parse_versioned_toml(
     text: str | bytes, *, file: str, error: type[RiskmodelError], sha256: str = ""
 ) -> tuple[dict[str, Any], str]:
@@ -114,10 +197,12 @@ def parse_versioned_toml(
             raise error("not UTF-8 text", file=file) from None
     else:
         sha256 = sha256 or sha256_bytes(text.encode("utf-8"))
+    if _nesting(text) > MAX_NESTING:
+        raise error(f"nested more than {MAX_NESTING} levels deep: not a riskmodel file", file=file)
     try:
         doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise error(f"not valid TOML ({exc})", file=file) from None
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
+        raise error(f"not valid TOML ({str(exc)[:200]})", file=file) from None
     try:
         for key in ("name", "version"):
             if not isinstance(doc.get(key), str):
@@ -138,9 +223,9 @@ def load_versioned[T](ref: str | Path, store: Store, parse: Callable[..., T], er
     text = str(ref)
     if isinstance(ref, Path) or text.endswith(".toml") or "/" in text:
         try:
-            data = Path(text).read_bytes()
-        except OSError as exc:
-            raise error(f"cannot read ({exc.strerror or exc})", file=text) from None
+            data = read_file(Path(text), kind=store.kind)
+        except RiskmodelError as exc:
+            raise error(exc.reason, file=text) from None
         return parse(data, file=text)
     rel = store.resolve(text)
     path = str(store.root / rel.path)
@@ -184,32 +269,81 @@ class Release:
         return self.name, parse_version(self.version)
 
 
+def folder_mode(folder: Path) -> int:
+    """The read and write permission bits of ``folder`` (what a file written into it gets: 0o755 gives 0o644)."""
+    return stat.S_IMODE(os.stat(folder).st_mode) & 0o666
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write every byte of ``data`` to ``fd`` (``os.write`` may write fewer; a full disk raises ``ENOSPC``)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _fsync_dir(folder: Path) -> None:
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+#: Names of the temporary files :func:`atomic_write` creates next to ``NAME``: ``.NAME.RANDOM.tmp``.
+def _tmp_prefix(name: str) -> str:
+    return f".{name}."
+
+
 def atomic_write(path: Path, data: bytes, *, exclusive: bool) -> None:
     """Write ``data`` to ``path`` through a temporary file, fsync and rename, so readers never see a partial file.
 
-    With ``exclusive`` the call fails (``FileExistsError``) rather than replace an existing file.
+    With ``exclusive`` the call fails (``FileExistsError``) rather than replace an existing file. The file gets the
+    read and write permissions of its folder (:func:`folder_mode`). On any failure (``OSError`` such as a full disk,
+    or an interrupt) nothing is left behind: neither the temporary file nor, with ``exclusive``, ``path``.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_tmp_prefix(path.name), suffix=".tmp")
+    linked = False
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            # mkstemp creates the file readable by its owner only; a release is read by everyone who can read the folder
+            os.fchmod(fd, folder_mode(path.parent))
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         if exclusive:
             os.link(tmp, path)  # fails with FileExistsError instead of replacing
+            linked = True
             os.unlink(tmp)
         else:
             os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        _fsync_dir(path.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if linked:  # the file is ours: a failed exclusive write leaves nothing
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
         raise
+
+
+_STALE_TMP_RE = re.compile(r"^\.(registry|(0|[1-9]\d{0,5})\.(0|[1-9]\d{0,5})\.(0|[1-9]\d{0,5}))\.toml\..+\.tmp$")
+
+
+@contextlib.contextmanager
+def _os_errors(kind: str, path: Path) -> Iterator[None]:
+    """Turn an ``OSError`` of a save (full disk, read-only folder, permission, I/O) into one :class:`RegistryError`."""
+    try:
+        yield
+    except RiskmodelError:
+        raise
+    except OSError as exc:
+        where = exc.filename if isinstance(exc.filename, str) else str(path)
+        raise RegistryError(
+            f"cannot save to the {kind} folder ({exc.strerror or type(exc).__name__}); nothing was written",
+            file=where,
+        ) from None
 
 
 class Store:
@@ -230,9 +364,14 @@ class Store:
         if not path.is_file():
             raise RegistryError("registry file not found", file=str(path))
         try:
-            doc = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise RegistryError(f"not valid TOML ({exc})", file=str(path)) from None
+            text = read_file(path, kind=self.kind).decode("utf-8")
+            if _nesting(text) > MAX_NESTING:
+                raise RegistryError(f"nested more than {MAX_NESTING} levels deep", file=str(path))
+            doc = tomllib.loads(text)
+        except RiskmodelError as exc:
+            raise RegistryError(exc.reason, file=str(path)) from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+            raise RegistryError(f"not valid TOML ({str(exc)[:200]})", file=str(path)) from None
         rows = doc.get("release", [])
         if not isinstance(rows, list):
             raise RegistryError("must be an array of [[release]] tables", file=str(path), field="release")
@@ -280,10 +419,12 @@ class Store:
     def read(self, release: Release) -> bytes:
         """The bytes of a released file, after checking them against the registered sha256."""
         path = self.root / release.path
+        if not path.exists():
+            raise RegistryError("released file is missing", file=str(path))
         try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise RegistryError("released file is missing", file=str(path)) from None
+            data = read_file(path, kind=self.kind)
+        except RiskmodelError as exc:
+            raise RegistryError(exc.reason, file=str(path)) from None
         digest = sha256_bytes(data)
         if digest != release.sha256:
             raise RegistryError(
@@ -301,13 +442,35 @@ class Store:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".registry.lock", "a+b") as fh:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        """Hold the registry lock; every ``OSError`` inside (a full disk, a read-only folder) is one line."""
+        with _os_errors(self.kind, self.root):
+            self.root.mkdir(parents=True, exist_ok=True)
+            path = self.root / ".registry.lock"
+            try:  # created with the folder's permissions, so that everyone who may release can take the lock
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, folder_mode(self.root))
+            except PermissionError:
+                fd = os.open(path, os.O_RDONLY)  # flock works on a read-only descriptor too
             try:
-                yield
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                try:
+                    self._clean_stale_temporaries()
+                    yield
+                finally:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
             finally:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+                os.close(fd)
+
+    def _clean_stale_temporaries(self) -> None:
+        """Remove temporary files of releases and registry writes a killed process left (the caller holds the lock).
+
+        Only the registry lock's holder writes them, so any that exist now are leftovers; readers never look at them.
+        """
+        folders = [self.root, *(d for d in self.root.iterdir() if d.is_dir() and not d.is_symlink())]
+        for folder in folders:
+            for f in folder.iterdir():
+                if _STALE_TMP_RE.match(f.name) and f.is_file():
+                    with contextlib.suppress(OSError):
+                        f.unlink()
 
     def _write_registry(self, releases: list[Release]) -> None:
         rows = []
@@ -363,15 +526,34 @@ class Store:
                 field="version",
             )
         target = self.root / rel_path
-        try:
-            atomic_write(target, data, exclusive=True)
-        except FileExistsError:
-            raise RegistryError(
-                "an unregistered file already exists at this path; it is left untouched",
-                file=str(target),
-            ) from None
+        folder_created = not target.parent.exists()
         rel = Release(name, version, rel_path, sha256_bytes(data), dt.date.today().isoformat())
-        self._write_registry([*existing, rel])
+        adopted = False
+        try:
+            if folder_created:
+                target.parent.mkdir()
+                os.chmod(target.parent, stat.S_IMODE(os.stat(self.root).st_mode))
+            try:
+                atomic_write(target, data, exclusive=True)
+            except FileExistsError:
+                if not (target.is_file() and not target.is_symlink() and target.read_bytes() == data):
+                    raise RegistryError(
+                        "an unregistered file with other content already exists at this path; it is left untouched "
+                        "(move it away, or release a new version)",
+                        file=str(target),
+                    ) from None
+                adopted = True  # the same bytes a killed save of this very release left: register them
+            self._write_registry([*existing, rel])
+        except BaseException:
+            # the release file goes only together with its registry entry: a failed save leaves nothing behind
+            if not adopted:
+                with contextlib.suppress(OSError):
+                    if target.is_file() and target.read_bytes() == data:
+                        target.unlink()
+            if folder_created:
+                with contextlib.suppress(OSError):
+                    target.parent.rmdir()  # only when empty
+            raise
         return rel
 
     def deprecate(self, ref: str, reason: str) -> Release:

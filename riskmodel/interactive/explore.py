@@ -8,30 +8,32 @@ from __future__ import annotations
 
 import io
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from riskmodel.data.distributions import elicit_interval
+from riskmodel.data.distributions import FAMILIES, check_params, elicit_interval
 from riskmodel.data.features import VOCABULARY, Context
-from riskmodel.data.priors import CAPABILITIES, PARAMETERS, ParamPrior, PriorSet, parse_priors, prior_store
-from riskmodel.data.registry import Release, check_name, format_version
-from riskmodel.errors import InputError, PriorError, RegistryError
-from riskmodel.model.quantities import weighted_mean
+from riskmodel.data.priors import CAPABILITIES, PARAMETERS, ParamPrior, PriorSet, prior_store
+from riskmodel.data.registry import Release, format_version
+from riskmodel.errors import InputError, PriorError, RegistryError, RiskmodelError
+from riskmodel.model.summaries import weighted_mean
 
 if TYPE_CHECKING:
     from riskmodel.data.evidence import EvidenceSet
     from riskmodel.results.result import FitResult
 
 __all__ = [
+    "ADJUSTABLE",
     "ALL_CONTEXTS",
     "BETA_PARAMETERS",
     "assumption_table",
     "beta_from_interval",
     "beta_from_mean_strength",
     "capability_sources",
+    "changed_assumptions",
     "context_rate_chart",
     "context_rate_table",
     "decode_capability",
@@ -40,6 +42,8 @@ __all__ = [
     "encode_state",
     "funnel",
     "funnel_chart",
+    "prior_from_interval",
+    "prior_from_params",
     "release_priors",
     "summary_table",
     "system_table",
@@ -48,10 +52,12 @@ __all__ = [
     "worst_case_ecdf",
 ]
 
-#: Parameters with probability support: each can be set by mean and strength or by a 90% interval.
+#: Every assumption of a prior file can be adjusted in the explorer, in the file's order.
+ADJUSTABLE: tuple[str, ...] = tuple(PARAMETERS)
+#: Parameters with probability support: besides a 90% interval they can be set by mean and strength.
 BETA_PARAMETERS: tuple[str, ...] = tuple(p for p, info in PARAMETERS.items() if info.support == "unit")
 
-#: Every combination of context features (pre-RL), for editing the deployment-critical contexts.
+#: Every combination of context features (pre-RL, prerequisites implicit), for editing the critical contexts.
 ALL_CONTEXTS: tuple[Context, ...] = tuple(
     Context(vc, ti, sp)
     for vc in VOCABULARY["value_conflict"]
@@ -61,40 +67,57 @@ ALL_CONTEXTS: tuple[Context, ...] = tuple(
 
 
 def default_refs() -> tuple[str, str]:
-    """``NAME@VERSION`` of the prior and evidence sets a fit uses by default (latest non-deprecated releases)."""
-    import inspect
+    """``NAME@VERSION`` of the prior and evidence sets a fit uses by default (named explicitly, not "latest")."""
+    from riskmodel.data.registry import DEFAULT_EVIDENCE, DEFAULT_PRIORS
 
-    from riskmodel.data.evidence import evidence_store
-    from riskmodel.results.result import fit
-
-    defaults = inspect.signature(fit).parameters
-    return (
-        prior_store().resolve(defaults["priors"].default).ref,
-        evidence_store().resolve(defaults["evidence"].default).ref,
-    )
+    return DEFAULT_PRIORS, DEFAULT_EVIDENCE
 
 
 def beta_from_mean_strength(base: ParamPrior, mean: float, strength: float) -> ParamPrior:
     """A Beta prior with the given mean and strength (alpha + beta, a pseudo-count of observations)."""
+    if PARAMETERS[base.name].support != "unit":
+        raise PriorError("mean and strength set a Beta prior: this parameter is not a probability", field=base.name)
     if not (isinstance(mean, int | float) and 0.0 < mean < 1.0):
         raise PriorError(f"mean must lie strictly between 0 and 1, got {mean!r}", field=f"{base.name}.mean")
     if not (isinstance(strength, int | float) and 0.0 < strength <= 1e6):
-        raise PriorError(f"strength must be > 0, got {strength!r}", field=f"{base.name}.strength")
-    params = {"alpha": float(mean * strength), "beta": float((1.0 - mean) * strength)}
+        raise PriorError(f"strength must be in (0, 1e6], got {strength!r}", field=f"{base.name}.strength")
+    params = check_params(
+        "Beta",
+        {"alpha": float(mean * strength), "beta": float((1.0 - mean) * strength)},
+        file=None,
+        field=f"{base.name}",
+    )
     return replace(base, distribution="Beta", params=params, interval90=None)
+
+
+def prior_from_interval(base: ParamPrior, low: float, high: float, family: str | None = None) -> ParamPrior:
+    """The maximum-entropy prior of ``family`` (default: the parameter's own) with 90% of its mass in [low, high]."""
+    family = family or base.distribution
+    if family not in FAMILIES or FAMILIES[family].support != PARAMETERS[base.name].support:
+        raise PriorError(f"a {family} prior does not fit this parameter's support", field=f"{base.name}.distribution")
+    params = elicit_interval(family, low, high, field=f"{base.name}.interval90")
+    return replace(base, distribution=family, params=params, interval90=(float(low), float(high)))
 
 
 def beta_from_interval(base: ParamPrior, low: float, high: float) -> ParamPrior:
     """The maximum-entropy Beta prior with 90% of its mass in [low, high] (PreliZ maxent)."""
-    params = elicit_interval("Beta", low, high, field=f"{base.name}.interval90")
-    return replace(base, distribution="Beta", params=params, interval90=(float(low), float(high)))
+    return prior_from_interval(base, low, high, "Beta")
+
+
+def prior_from_params(base: ParamPrior, family: str, params: dict[str, float]) -> ParamPrior:
+    """A prior of ``family`` with the given parameters (checked as a prior file's are)."""
+    if family not in FAMILIES or FAMILIES[family].support != PARAMETERS[base.name].support:
+        raise PriorError(f"a {family} prior does not fit this parameter's support", field=f"{base.name}.distribution")
+    return replace(
+        base, distribution=family, params=check_params(family, params, file=None, field=base.name), interval90=None
+    )
 
 
 # ---------------------------------------------------------------------------------------------- shareable state
-_NUM = r"([0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)"
+_NUM = r"([-+]?[0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)"
 _MEAN_RE = re.compile(rf"^m{_NUM}s{_NUM}$")
-_INTERVAL_RE = re.compile(rf"^i{_NUM}-{_NUM}$")
-_BETA_RE = re.compile(rf"^b{_NUM},{_NUM}$")
+_INTERVAL_RE = re.compile(rf"^i{_NUM}~{_NUM}(?::([A-Za-z]+))?$")
+_PARAMS_RE = re.compile(r"^([A-Za-z]+):((?:[a-z]+=[-+0-9.eE]+,?)+)$")
 
 
 def encode_state(
@@ -108,24 +131,32 @@ def encode_state(
 ) -> dict[str, str]:
     """URL query parameters that restore an assumption set: base prior ref, changed priors, contexts, evidence.
 
-    ``capability``: the sources whose capability evidence is in the likelihood, when they differ from the file's.
+    A changed prior is ``p.NAME=iLOW~HIGH[:FAMILY]`` (a 90% interval) or ``p.NAME=FAMILY:arg=value,...``; the model
+    settings are ``consistency`` and ``tail_df``; ``capability`` names the sources whose capability evidence is in
+    the likelihood, when they differ from the file's.
     """
     out = {"priors": base.ref, "system": system}
     if evidence:
         out["evidence"] = evidence
     if capability is not None:
         out["capability"] = ",".join(sorted(capability)) or "none"
-    for name in BETA_PARAMETERS:
+    for name in ADJUSTABLE:
         p = priors[name]
         if (p.distribution, p.params) == (base[name].distribution, base[name].params):
             continue
+        # full precision (repr): rounding could turn a valid value into one decode_state refuses (0.9999995 -> 1)
         if p.interval90 is not None:
-            # full precision (repr): rounding could turn a valid value into one decode_state refuses (0.9999995 -> 1)
-            out[f"p.{name}"] = f"i{float(p.interval90[0])!r}-{float(p.interval90[1])!r}"
+            out[f"p.{name}"] = f"i{float(p.interval90[0])!r}~{float(p.interval90[1])!r}:{p.distribution}"
         else:
-            out[f"p.{name}"] = f"b{float(p.params['alpha'])!r},{float(p.params['beta'])!r}"
+            out[f"p.{name}"] = f"{p.distribution}:" + ",".join(f"{k}={float(v)!r}" for k, v in p.params.items())
     if priors.critical != base.critical:
-        out["critical"] = ";".join(f"{c.value_conflict},{c.training_info},{c.scratchpad}" for c in priors.critical)
+        out["critical"] = ";".join(
+            f"{c.value_conflict},{c.training_info},{c.scratchpad},{c.prerequisites}" for c in priors.critical
+        )
+    if priors.consistency != base.consistency:
+        out["consistency"] = priors.consistency
+    if priors.tail_df != base.tail_df:
+        out["tail_df"] = repr(priors.tail_df)
     if excluded:
         out["exclude"] = ",".join(sorted(excluded))
     return out
@@ -152,34 +183,52 @@ def decode_state(params: dict[str, str], base: PriorSet) -> tuple[PriorSet, froz
             raise InputError("must be a short string", field=f"url.{key}")
         if key.startswith("p."):
             name = key[2:]
-            if name not in BETA_PARAMETERS:
+            if name not in ADJUSTABLE:
                 raise InputError(f"unknown assumption {name!r}", field=f"url.{key}")
-            if m := _MEAN_RE.match(value):
-                priors = priors.with_parameter(beta_from_mean_strength(base[name], float(m[1]), float(m[2])))
-            elif m := _INTERVAL_RE.match(value):
-                priors = priors.with_parameter(beta_from_interval(base[name], float(m[1]), float(m[2])))
-            elif m := _BETA_RE.match(value):
-                a, b = float(m[1]), float(m[2])
-                if not (0 < a <= 1e6 and 0 < b <= 1e6):
-                    raise InputError("Beta parameters must be > 0", field=f"url.{key}")
-                priors = priors.with_parameter(
-                    replace(base[name], distribution="Beta", params={"alpha": a, "beta": b}, interval90=None)
-                )
-            else:
-                raise InputError(f"{value!r} is not mMEANsSTRENGTH, iLOW-HIGH or bALPHA,BETA", field=f"url.{key}")
+            try:
+                if m := _MEAN_RE.match(value):
+                    new = beta_from_mean_strength(base[name], float(m[1]), float(m[2]))
+                elif m := _INTERVAL_RE.match(value):
+                    new = prior_from_interval(base[name], float(m[1]), float(m[2]), m[3] or None)
+                elif m := _PARAMS_RE.match(value):
+                    args = dict(part.split("=", 1) for part in m[2].split(",") if part)
+                    new = prior_from_params(base[name], m[1], {k: float(v) for k, v in args.items()})
+                else:
+                    raise InputError(
+                        f"{value[:40]!r} is not mMEANsSTRENGTH, iLOW~HIGH[:FAMILY] or FAMILY:arg=value,...",
+                        field=f"url.{key}",
+                    )
+            except (ValueError, OverflowError) as exc:
+                raise InputError(f"not a number ({exc})", field=f"url.{key}") from None
+            except RiskmodelError as exc:
+                raise InputError(exc.reason, field=f"url.{key}") from None
+            priors = priors.with_parameter(new)
         elif key == "critical":
             contexts = []
             for part in value.split(";"):
                 feats = part.split(",")
-                if (
-                    len(feats) != 3
-                    or feats[0] not in VOCABULARY["value_conflict"]
-                    or feats[1] not in VOCABULARY["training_info"]
-                    or feats[2] not in VOCABULARY["scratchpad"]
-                ):
-                    raise InputError(f"{part!r} is not value_conflict,training_info,scratchpad", field="url.critical")
-                contexts.append(Context(*feats))
+                if len(feats) == 3:
+                    feats.append("implicit")
+                ok = len(feats) == 4 and all(
+                    f in VOCABULARY[v]
+                    for f, v in zip(
+                        feats, ("value_conflict", "training_info", "scratchpad", "prerequisites"), strict=True
+                    )
+                )
+                if not ok:
+                    raise InputError(
+                        f"{part[:60]!r} is not value_conflict,training_info,scratchpad[,prerequisites]",
+                        field="url.critical",
+                    )
+                contexts.append(Context(*feats[:3], prerequisites=feats[3]))
             priors = priors.with_critical(tuple(contexts))
+        elif key == "consistency":
+            priors = priors.with_model(consistency=value)
+        elif key == "tail_df":
+            try:
+                priors = priors.with_model(tail_df=float(value))
+            except ValueError:
+                raise InputError(f"{value[:40]!r} is not a number", field="url.tail_df") from None
     excluded = frozenset(x for x in params.get("exclude", "").split(",") if x)
     return priors, excluded
 
@@ -189,7 +238,7 @@ def funnel(result: FitResult, system: str) -> pd.DataFrame:
     """How each extra assumption cuts the probability, from training-gaming to the worst case.
 
     Rows: P(training-gaming in the elicitation context), P(misaligned after training), P(misaligned and the plan is
-    carried out: consistency or other route), then each capability added in turn (with the competence factor).
+    carried out: consistency or other route), then each capability added in turn (with the shared competence).
     """
     cd = ("chain", "draw")
     q = result.quantities.sel(system=system)
@@ -200,16 +249,14 @@ def funnel(result: FitResult, system: str) -> pd.DataFrame:
         p_pre * elicit.sel(disposition="misaligned").transpose(*cd).values
         + (1 - p_pre) * elicit.sel(disposition="aligned").transpose(*cd).values
     )
-    route = q["p_misaligned_and_route"].transpose(*cd).values
     rows = [
         ("training-gaming (elicitation context)", weighted_mean(tg, w)),
         ("misaligned after training", weighted_mean(q["p_misaligned_post"].transpose(*cd).values, w)),
-        ("... and carries out the plan (consistency or other route)", weighted_mean(route, w)),
+        ("... and carries out the plan (consistency or other route)", weighted_mean(q["p_misaligned_and_route"], w)),
     ]
-    through = result.capability_detail["p_capabilities_through"]
+    through = q["p_route_and_capabilities"]
     for cap in CAPABILITIES:
-        share = through.sel(capability=cap).transpose(*cd).values
-        rows.append((f"... and {cap.replace('_', ' ')}", weighted_mean(route * share, w)))
+        rows.append((f"... and {cap.replace('_', ' ')}", weighted_mean(through.sel(capability=cap), w)))
     # numbered so that charts keep the order of the stages
     return pd.DataFrame([(f"{i + 1}. {s}", p) for i, (s, p) in enumerate(rows)], columns=["stage", "probability"])
 
@@ -242,24 +289,25 @@ def what_if_table(before: FitResult, after: FitResult, system: str, observed: st
     """What a hypothetical observation of ``observed`` does: P(worst case) for ``system`` and P(misaligned).
 
     One row per quantity, before and after (means and 90% intervals), and the Bayes factor the hypothetical
-    observation carries for the worst case of ``system``.
+    observation carries for the worst case of ``system``. A system new to the fit starts from the population.
     """
-    from riskmodel.model.quantities import summarize
+    from riskmodel.model.summaries import summarize
 
     rows = []
     for label, key, sys in (
         (f"P(worst case), {system}", "p_worst_case", system),
         (f"P(misaligned), {observed}", "p_misaligned_pre", observed),
     ):
-        a = summarize(before.quantities[key].sel(system=sys), before.weights)
+        src = sys if sys in before.systems else "new"
+        a = summarize(before.quantities[key].sel(system=src), before.weights)
         b = summarize(after.quantities[key].sel(system=sys), after.weights)
         rows.append(
             {
                 "quantity": label,
                 "before": a.mean,
-                "before 90%": f"{a.lower:.2g} - {a.upper:.2g}",
+                "before 90%": f"[{a.lower:.2g}, {a.upper:.2g}]",
                 "after": b.mean,
-                "after 90%": f"{b.lower:.2g} - {b.upper:.2g}",
+                "after 90%": f"[{b.lower:.2g}, {b.upper:.2g}]",
             }
         )
     odds = lambda p: p / (1.0 - p) if 0.0 < p < 1.0 else float("nan")  # noqa: E731
@@ -273,21 +321,35 @@ def what_if_table(before: FitResult, after: FitResult, system: str, observed: st
 
 
 def assumption_table(report: dict[str, Any]) -> pd.DataFrame:
-    """One row per assumption: prior and posterior mean, P(worst case) if certain vs as modeled, log10 ratio."""
-    return pd.DataFrame.from_dict(report["assumptions"], orient="index")
+    """One row per extra assumption: P(worst case) if it were certain vs as modeled, and the log10 ratio."""
+    return pd.DataFrame.from_dict(report["assumptions"], orient="index").rename(
+        columns={
+            "p_worst_case_if_certain": "if certain",
+            "p_worst_case_as_modeled": "as modeled",
+            "log10_ratio": "log10 ratio",
+        }
+    )
 
 
 def system_table(report: dict[str, Any]) -> pd.DataFrame:
-    """One row per system: P(misaligned) posterior and prior, P(worst case) and its Bayes factor."""
+    """One row per system: P(misaligned) with its MCSE and bound, consistency, P(worst case) and its Bayes factor.
+
+    ``odds bound``: the largest factor by which the system's own evidence can move its odds of misalignment under
+    these priors (``riskmodel.model.bounds``).
+    """
     return pd.DataFrame.from_dict(
         {
             s: {
                 "P(misaligned)": d["p_misaligned"]["mean"],
+                "MCSE": d["p_misaligned"]["mcse"],
                 "P(misaligned), prior": d["p_misaligned_prior"]["mean"],
+                "Bayes factor (misaligned)": d["bayes_factor_misaligned"]["value"],
+                "odds bound": d["odds_bound"],
+                "consistency | misaligned": d["consistency_given_misaligned"],
                 "P(worst case)": d["p_worst_case"]["mean"],
                 "P(worst case) 5%": d["p_worst_case"]["lower"],
                 "P(worst case) 95%": d["p_worst_case"]["upper"],
-                "Bayes factor": d["bayes_factor_worst_case"]["value"],
+                "Bayes factor (worst case)": d["bayes_factor_worst_case"]["value"],
             }
             for s, d in report["per_system"].items()
         },
@@ -299,37 +361,31 @@ def context_rate_table(result: FitResult, system: str) -> pd.DataFrame:
     """Training-gaming rates per context for ``system``, with the observed data points where there are any.
 
     Observed rows: the flagged-reasoning rate the model predicts (``p * sensitivity + (1 - p) * false_positive``,
-    mixing the two dispositions by the system's P(misaligned)) against the observed k/n with a Jeffreys 90%
-    interval. Declared contexts (elicitation, training, deployment-critical): the training-gaming rate itself.
+    from the system's own pattern) against the observed k/n with a Jeffreys 90% interval. Declared contexts
+    (elicitation, training, deployment-critical): the training-gaming rate, mixing the two dispositions by the
+    system's P(misaligned).
     """
     from scipy import stats
 
-    from riskmodel.model.quantities import weighted_quantile
+    from riskmodel.model.summaries import weighted_quantile
 
     post, w = result.posterior, result.weights
     cd = ("chain", "draw")
 
     def arr(da: Any, *dims: str) -> np.ndarray:
-        """(chain, draw, *dims) values: the mixing below is plain array arithmetic (it reruns on every slider move)."""
         return da.transpose(*cd, *dims).values
-
-    def mix(p_mis: np.ndarray, by_disposition: np.ndarray, dispositions: list[str]) -> np.ndarray:
-        i_al, i_mis = dispositions.index("aligned"), dispositions.index("misaligned")
-        return p_mis * by_disposition[..., i_mis] + (1 - p_mis) * by_disposition[..., i_al]
 
     rows = []
     if "tg_rate_reasoning" in post:
-        p_mis = arr(post["p_misaligned_system"].sel(system=system))
         sens, fpos = arr(post["reasoning_sensitivity"]), arr(post["reasoning_false_positive"])
         rate_all = post["tg_rate_reasoning"]
         obs_ids = list(rate_all["reasoning_obs"].values)
-        rates = arr(rate_all, "reasoning_obs", "disposition")
-        dispositions = list(rate_all["disposition"].values)
+        rates = arr(rate_all, "reasoning_obs")
         for row in result.evidence.reasoning_rows():
             if row.system != system:
                 continue
-            mixed = mix(p_mis, rates[:, :, obs_ids.index(row.id)], dispositions)
-            flagged = mixed * sens + (1 - mixed) * fpos
+            p = rates[:, :, obs_ids.index(row.id)]
+            flagged = p * sens + (1 - p) * fpos
             lo, hi = weighted_quantile(flagged, [0.05, 0.95], w)
             jeff = stats.beta(row.k + 0.5, row.n - row.k + 0.5)
             rows.append(
@@ -346,7 +402,6 @@ def context_rate_table(result: FitResult, system: str) -> pd.DataFrame:
             )
     q = result.quantities.sel(system=system)
     p_pre = arr(q["p_misaligned_pre"])
-    dispositions = list(q["disposition"].values)
     critical = arr(q["tg_rate_critical"], "disposition", "context")
     declared = [
         ("elicitation", arr(q["tg_rate_elicitation"], "disposition")),
@@ -354,7 +409,7 @@ def context_rate_table(result: FitResult, system: str) -> pd.DataFrame:
     ]
     declared += [(f"critical: {c}", critical[..., j]) for j, c in enumerate(q["context"].values)]
     for label, rate in declared:
-        mixed = mix(p_pre, rate, dispositions)
+        mixed = p_pre * rate[..., 1] + (1 - p_pre) * rate[..., 0]
         lo, hi = weighted_quantile(mixed, [0.05, 0.95], w)
         rows.append(
             {
@@ -435,6 +490,7 @@ def summary_table(report: dict[str, Any]) -> pd.DataFrame:
             {"quantity": f"P(P(worst case) > {x})", "posterior_mean": p, "prior_mean": report["exceedance_prior"][x]}
         )
     rows.append({"quantity": "Bayes factor (worst case)", "posterior_mean": report["bayes_factor_worst_case"]["value"]})
+    rows.append({"quantity": "Bayes factor (misaligned)", "posterior_mean": report["bayes_factor_misaligned"]["value"]})
     for s, d in report["per_system"].items():
         rows.append(
             {
@@ -458,7 +514,7 @@ def table_csv(table: pd.DataFrame, stamp: str) -> bytes:
 
 def worst_case_ecdf(result: FitResult, system: str, points: int = 120) -> pd.DataFrame:
     """ECDF of P(worst case) for ``system``, prior and posterior (importance-weighted), at ``points`` levels each."""
-    from riskmodel.model.quantities import weighted_quantile
+    from riskmodel.model.summaries import weighted_quantile
 
     levels = np.linspace(0.0, 1.0, points)
     rows = []
@@ -505,33 +561,178 @@ def next_version(name: str, bump: str = "minor") -> str:
 
 
 def release_priors(
-    priors: PriorSet, changelog: str, *, name: str | None = None, version: str | None = None, summary: str | None = None
+    priors: PriorSet,
+    changelog: str,
+    *,
+    name: str,
+    author: str,
+    rationales: dict[str, str] | None = None,
+    parent: PriorSet | None = None,
 ) -> Release:
-    """Write an assumption set as the next released version of its prior set and register its hash.
+    """Release an edited assumption set as the next version of ``name`` (a name the user picked; 1.0.0 if new).
 
-    Never overwrites: a name/version that exists is refused. The text is validated by parsing it back first. Without
-    ``version`` the next minor version is chosen under the registry lock, so two saves at once get two versions.
+    ``rationales`` give the new reason for each changed assumption (every changed one needs one); ``parent`` is the
+    release the assumptions were edited from. See :func:`riskmodel.data.authoring.release`.
     """
-    import datetime as dt
+    from riskmodel.data import authoring
 
-    if not isinstance(changelog, str) or not changelog.strip():
-        raise RegistryError("a new version needs a changelog line", field="changelog")
-    name = name or priors.name
-    check_name(name, field="name")
+    if not isinstance(name, str) or not name.strip():
+        raise RegistryError("pick the prior set to release into: a new name or an existing one", field="name")
+    draft = priors
+    for param, why in (rationales or {}).items():
+        if param not in draft.parameters:
+            raise PriorError(f"unknown assumption {param!r}", field="rationale")
+        if isinstance(why, str) and why.strip():
+            draft = draft.with_parameter(replace(draft[param], rationale=why.strip()))
+    if parent is not None:
+        draft = replace(draft, parent=f"{parent.ref} sha256:{parent.sha256}" if parent.released else "")
+    return authoring.release(draft, author=author, changelog=changelog, name=name.strip())
 
-    def render(v: str) -> bytes:
-        new = replace(
-            priors,
-            name=name,
-            version=v,
-            date=dt.date.today().isoformat(),
-            changelog=changelog.strip(),
-            summary=summary or priors.summary,
+
+def changed_assumptions(priors: PriorSet, parent: PriorSet) -> list[str]:
+    """Assumptions whose prior differs from the release they were edited from (each needs a rationale to release)."""
+    from riskmodel.data.authoring import changed_parameters
+
+    return changed_parameters(priors, parent)
+
+
+# ---------------------------------------------------------------------------------------------- explorer controls
+def fits_this_model(ref: str) -> bool:
+    """Whether a released prior set is written for the model this package fits (older ones are listed, not fitted).
+
+    A release that cannot be read for another reason (say, its bytes changed) counts as fitting: the explorer then
+    reports the problem when it loads it, and keeps its last good state.
+    """
+    from riskmodel.data.priors import load_priors
+
+    try:
+        load_priors(ref)
+    except PriorError as exc:
+        return "written for model" not in exc.reason
+    except RiskmodelError:
+        return True
+    return True
+
+
+def assumption_groups() -> list[tuple[str, list[str]]]:
+    """The adjustable assumptions by group, in the prior file's order (how the explorer lays them out)."""
+    titles = {
+        "disposition": "disposition",
+        "causal": "causal reinforcement",
+        "pattern": "patterns: aligned population means",
+        "separation": "patterns: misaligned minus aligned",
+        "spread": "patterns: between-system spread",
+        "shared": "shared effects",
+        "competence": "strategic competence",
+        "measurement": "measurement",
+        "worst_case": "worst case",
+        "capability": "capabilities",
+    }
+    groups: dict[str, list[str]] = {}
+    for name in ADJUSTABLE:
+        groups.setdefault(PARAMETERS[name].group, []).append(name)
+    return [(titles.get(g, g), names) for g, names in groups.items()]
+
+
+@dataclass(frozen=True)
+class ControlSpec:
+    """Starting values and ranges of one assumption's widgets (values outside a widget's range are clamped, said)."""
+
+    beta: bool
+    interval: tuple[float, float]
+    low: float
+    high: float
+    min: float
+    max: float
+    step: float
+    mean: float = 0.5
+    strength: float = 2.0
+    clamped: str = ""
+
+
+def control_spec(prior: ParamPrior) -> ControlSpec:
+    """Widget values for ``prior``: its 90% interval (as elicited, or its 5th-95th percentile), within range."""
+    support = PARAMETERS[prior.name].support
+    lo_w, hi_w, step = {"unit": (0.0, 1.0, 0.001), "positive": (0.0, 1e3, 0.01), "real": (-1e3, 1e3, 0.01)}[support]
+    interval = prior.interval90 or tuple(float(x) for x in prior.quantile([0.05, 0.95]))
+    low, high = (min(max(v, lo_w), hi_w) for v in interval)
+    clamped = ""
+    if (low, high) != tuple(interval):
+        clamped = (
+            f"the prior's 90% interval {interval} lies outside the widgets' range [{lo_w:g}, {hi_w:g}]: shown clamped"
         )
-        text = new.to_toml()
-        parse_priors(text, file=f"{name}/{v}.toml")  # refuse anything the loader would refuse
-        return text.encode()
+    out = ControlSpec(False, (low, high) if clamped else tuple(interval), low, high, lo_w, hi_w, step, clamped=clamped)
+    if prior.distribution == "Beta":
+        a, b = prior.params["alpha"], prior.params["beta"]
+        mean, strength = a / (a + b), a + b
+        m_c, s_c = min(max(mean, 0.001), 0.999), min(max(strength, 0.1), 1e5)
+        note = clamped
+        if (m_c, s_c) != (mean, strength):
+            note = (note + "; " if note else "") + (
+                f"mean {mean:.4g} and strength {strength:.4g} lie outside the widgets' range: shown clamped"
+            )
+        return replace(out, beta=True, mean=float(round(m_c, 3)), strength=float(round(s_c, 2)), clamped=note)
+    return out
 
-    if version is None:
-        return prior_store().release_next(name, render)
-    return prior_store().release(name, version, render(version))
+
+def fmt_mean(summary: dict[str, Any]) -> str:
+    """``mean ± MCSE`` of a headline probability."""
+    mcse = summary.get("mcse")
+    return f"{summary['mean']:.3g}" + (f" ± {mcse:.1g}" if mcse else "")
+
+
+def fmt_prob(x: float) -> str:
+    """A probability with three significant digits (short enough for a metric tile)."""
+    return f"{x:.3g}"
+
+
+def headline_caption(report: dict[str, Any]) -> str:
+    """The headline's Monte Carlo error, what its interval means, and its exceedance probabilities, in one caption."""
+    pw = report["p_worst_case"]
+    return (
+        f"P(worst case) = {fmt_mean(pw)} (posterior mean ± its Monte Carlo standard error, from the ESS of this very "
+        f"mean); {report['interval_meaning']}: {fmt_interval(pw)}. {exceedance_text(report)}"
+    )
+
+
+def fmt_interval(summary: dict[str, Any]) -> str:
+    """``[lower, upper]`` (a dash between numbers reads as a minus sign)."""
+    return f"[{summary['lower']:.2g}, {summary['upper']:.2g}]"
+
+
+def exceedance_text(report: dict[str, Any]) -> str:
+    """One line of exceedance probabilities P(P(worst case) > x)."""
+    return "Exceedance P(P(worst case) > x): " + ", ".join(f"{k}: {v:.3g}" for k, v in report["exceedance"].items())
+
+
+def contraction_table(report: dict[str, Any]) -> pd.DataFrame:
+    """Prior vs posterior mean and sd per assumption, its contraction, and whether it is prior only."""
+    df = pd.DataFrame.from_dict(report["contraction"], orient="index")
+    return df.reset_index(names="assumption")[
+        ["assumption", "prior_mean", "prior_sd", "posterior_mean", "posterior_sd", "contraction", "prior_only"]
+    ]
+
+
+def prior_only_text(report: dict[str, Any]) -> str:
+    """Which assumptions the evidence does not touch (their posterior is their prior)."""
+    from riskmodel.results.report import PRIOR_ONLY_CONTRACTION
+
+    only = [k for k, v in report["contraction"].items() if v["prior_only"]]
+    return (
+        f"{len(only)} of {len(report['contraction'])} assumptions are prior only (not informed by any row, or "
+        f"contraction below {PRIOR_ONLY_CONTRACTION:g}): " + ", ".join(only)
+    )
+
+
+def health_text(report: dict[str, Any]) -> str:
+    """One line of sampler health and fast-update method."""
+    diag, upd = report["diagnostics"], report["update"] or {}
+    rel = diag.get("max_relative_mcse")
+    text = (
+        f"{diag['divergences']} divergences, max r_hat {diag['max_r_hat']:.4g}, min ESS {diag['min_ess_bulk']:.0f}"
+        + (f", largest headline MCSE {rel:.1%} of its value" if rel is not None else "")
+        + f"; update: {upd.get('method', 'exact fit')}"
+    )
+    if upd.get("pareto_k") is not None:
+        text += f", Pareto k {upd['pareto_k']:.2f}"
+    return text

@@ -19,11 +19,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 import xarray as xr
 
-from riskmodel.data.priors import CAPABILITIES, PARAMETERS, PriorSet, load_priors
-from riskmodel.model.spec import ModelData
+from riskmodel.data.priors import PARAMETERS, PriorSet, load_priors
 from riskmodel.results.result import FitResult
 
-__all__ = ["PARETO_K_MAX", "UpdateInfo", "informed_parameters", "update"]
+__all__ = ["PARETO_K_MAX", "UpdateInfo", "update"]
 
 PARETO_K_MAX = 0.7
 
@@ -49,34 +48,6 @@ class UpdateInfo:
         }
 
 
-def informed_parameters(data: ModelData) -> frozenset[str]:
-    """Parameters that enter a likelihood term of the evidence selected in ``data``.
-
-    The context layer and the disposition are informed when any training-gaming or training-compliance count is
-    selected; the reasoning-measurement parameters only with reasoning counts; compliance parameters only with
-    compliance counts; a capability assumption only when capability evidence for it is switched on (the optional
-    capability likelihood, see ``docs/evidence.md``); the causal and worst-case assumptions never.
-    """
-    has_reasoning = bool(len(data.coords["reasoning_obs"]))
-    has_pairs = bool(len(data.coords["pair"]))
-    has_train = has_pairs and bool((data.counts_pair[1] > 0).any())
-    tg_data = has_reasoning or has_train
-    out = set()
-    for name, info in PARAMETERS.items():
-        if info.group in ("context", "disposition") and tg_data:
-            if name == "setting_effect" and not data.coords["setting"]:
-                continue
-            out.add(name)
-        elif name in ("reasoning_sensitivity", "reasoning_false_positive") and has_reasoning:
-            out.add(name)
-        elif name == "behaviour_share" and has_train:
-            out.add(name)
-        elif name == "baseline_compliance" and has_pairs:
-            out.add(name)
-    out |= {CAPABILITIES[i] for i in np.unique(data.cap_index)}
-    return frozenset(out)
-
-
 def _changed(old: PriorSet, new: PriorSet) -> list[str]:
     return [p for p in PARAMETERS if (old[p].distribution, old[p].params) != (new[p].distribution, new[p].params)]
 
@@ -88,18 +59,10 @@ def _redraw(ds: xr.Dataset, names: list[str], prior: PriorSet, seed: int) -> xr.
     # A shallow copy has its own Variable objects over shared arrays: giving those variables new arrays leaves
     # ``ds`` untouched and skips the alignment an ``assign`` would do (this sits on the explorer's slider path).
     out = ds.copy(deep=False)
-    caps = out.variables["capabilities"]
-    cap_axis = caps.dims.index("capability")
     for name in names:
         rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
         var = out.variables[name]
         var.values = prior[name].draw(var.size, rng).reshape(var.shape)
-        if name in CAPABILITIES:
-            values = caps.values.copy()
-            index = [slice(None)] * values.ndim
-            index[cap_axis] = list(ds["capability"].values).index(name)
-            values[tuple(index)] = out[name].transpose(*(d for d in caps.dims if d != "capability")).values
-            caps.values = values
     return out
 
 
@@ -143,14 +106,20 @@ def update(
         base.priors.training,
         base.priors.critical,
         base.priors.reference_setting,
-    ) != (new.elicitation, new.training, new.critical, new.reference_setting)
+        base.priors.consistency,
+        base.priors.tail_df,
+    ) != (new.elicitation, new.training, new.critical, new.reference_setting, new.consistency, new.tail_df)
     if not changed and not contexts_changed:
         return base  # the same assumptions: the exact fit itself (citable)
-    informed = informed_parameters(base.data)
+    informed = base.data.sampled
     structural = [p for p in changed if p in informed and base.priors[p].distribution != new[p].distribution]
-    if structural or new.reference_setting != base.priors.reference_setting:
+    if structural or (new.reference_setting, new.tail_df) != (base.priors.reference_setting, base.priors.tail_df):
         return _refit(
-            base, new, changed, "a prior family (or the reference setting) changed: the model changes", progress
+            base,
+            new,
+            changed,
+            "a prior family, the reference setting or the tail degrees of freedom changed: the model changes",
+            progress,
         )
     redraw = [p for p in changed if p not in informed]
     post = _redraw(base.posterior_draws, redraw, new, base.seed)
@@ -161,7 +130,7 @@ def update(
         return replace(base, priors=new, posterior_draws=post, prior_draws=prior, base=base, update=info)
     w, k = _psis(_log_ratio(post, reweigh, base.priors, new), (base.chains, base.draws))
     w0, k0 = _psis(_log_ratio(prior, reweigh, base.priors, new), (1, prior.sizes["draw"]))
-    if max(k, k0) > pareto_k_max:
+    if not max(k, k0) <= pareto_k_max:  # a NaN Pareto k is unreliable too
         msg = (
             f"importance reweighting is unreliable (Pareto k {max(k, k0):.2f} > {pareto_k_max}): the new prior "
             "is too far from the fitted one"
@@ -171,9 +140,22 @@ def update(
         info = UpdateInfo("reweighted-unreliable", tuple(changed), k, k0, msg)
     else:
         info = UpdateInfo("reweighted", tuple(changed), k, k0, "cached draws importance-reweighted (PSIS)")
-    return replace(
+    out = replace(
         base, priors=new, posterior_draws=post, prior_draws=prior, weights=w, prior_weights=w0, base=base, update=info
     )
+    if not redraw and not contexts_changed:
+        _share_quantities(out, base)
+    return out
+
+
+def _share_quantities(result: FitResult, base: FitResult) -> None:
+    """Give ``result`` the worst-case quantities of ``base`` (same draws, same contexts: the same per-draw numbers).
+
+    Only the weights differ for a reweighted result; recomputing the per-draw quantities would cost most of an
+    explorer rerun. The cached properties live in the instance dict, which is where this puts them.
+    """
+    for name in ("quantities", "prior_quantities"):
+        result.__dict__[name] = getattr(base, name)
 
 
 def _refit(base: FitResult, new: PriorSet, changed: list[str], why: str, progress: bool) -> FitResult:

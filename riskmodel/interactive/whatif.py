@@ -3,19 +3,22 @@
 Add proposed observations (a system shows training-gaming reasoning in ``k`` of ``n`` episodes of a context) to a
 fitted result and get the updated posterior:
 
-- **Reweighting** (default): the cached posterior draws are importance-weighted by the binomial likelihood of the new
-  counts, marginalized over each observed system's disposition exactly as the model does (``docs/model.md``), and
-  each observed system's ``p_misaligned_system`` is updated draw by draw. The weights are Pareto-smoothed (PSIS) and
-  their Pareto k says whether they can be trusted (<= 0.7).
-- **Refit**: when k > 0.7 and the caller allows it, the model is refitted with an in-memory evidence set that holds
-  the extra rows (nothing is written). A result from hypothetical evidence is never citable.
+- **Reweighting**: when the observed system is in the fit and every pattern coordinate the context touches is one
+  its rows already inform (so the compiled model's draws carry it), the cached draws are importance-weighted by the
+  binomial likelihood of the new counts given each draw's pattern. The weights are Pareto-smoothed (PSIS) and their
+  Pareto k says whether they can be trusted (<= 0.7; a NaN k never can). The disposition enters only through the
+  pattern, so each draw's conditional P(misaligned) stays what it was; its weighted mean moves.
+- **Refit**: otherwise (a new system, a new setting, a coordinate the system's rows do not inform yet, or untrusted
+  weights) the model is refitted with an in-memory evidence set that holds the extra rows (nothing is written).
 
-The same per-draw likelihood drives the preposterior value of information in :mod:`riskmodel.analysis.sensitivity`.
+A result from hypothetical evidence is never citable. The same per-draw likelihood drives the preposterior value of
+information in :mod:`riskmodel.analysis.sensitivity`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -23,13 +26,16 @@ import xarray as xr
 from scipy.special import expit, gammaln, xlog1py, xlogy
 
 from riskmodel.data.evidence import EvidenceRow, EvidenceSet
-from riskmodel.data.features import Context
+from riskmodel.data.features import COORDINATES, Context
 from riskmodel.errors import InputError
 from riskmodel.interactive.update import PARETO_K_MAX, UpdateInfo, _psis
 from riskmodel.model.spec import NEW_SYSTEM
 from riskmodel.results.result import FitResult
 
-__all__ = ["Observation", "augmented_evidence", "observation_loglik", "what_if"]
+__all__ = ["MAX_EPISODES", "Observation", "augmented_evidence", "observation_loglik", "reweightable", "what_if"]
+
+#: The largest number of hypothetical episodes accepted (the published counts are in the hundreds).
+MAX_EPISODES = 10**7
 
 
 @dataclass(frozen=True)
@@ -47,47 +53,85 @@ class Observation:
     setting: str | None = None
 
     def check(self) -> None:
-        """Raise a one-line :class:`InputError` for impossible counts."""
+        """Raise a one-line :class:`InputError` for impossible counts, names or feature values."""
         for name, v in (("k", self.k), ("n", self.n)):
-            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 0:
-                raise InputError(f"must be a whole number >= 0, got {v!r}", field=f"observation.{name}")
+            if isinstance(v, bool) or not isinstance(v, int | np.integer) or not 0 <= v <= MAX_EPISODES:
+                raise InputError(
+                    f"must be a whole number from 0 to {MAX_EPISODES}, got {v!r}", field=f"observation.{name}"
+                )
+        if self.n < 1:
+            raise InputError("n must be at least 1", field="observation.n")
         if self.k > self.n:
             raise InputError(f"k = {self.k} exceeds n = {self.n}", field="observation.k")
+        if not isinstance(self.system, str) or not self.system.strip() or len(self.system) > 80:
+            raise InputError("must be a system name of at most 80 characters", field="observation.system")
+        if self.setting is not None and (
+            not isinstance(self.setting, str) or not self.setting or len(self.setting) > 200
+        ):
+            raise InputError("must be a setting name of at most 200 characters", field="observation.setting")
+        try:
+            self.context.check()
+        except ValueError as exc:
+            raise InputError(str(exc), field="observation.context") from None
 
 
-def _flag_rates(post: xr.Dataset, obs: Observation, reference_setting: str) -> np.ndarray:
-    """Per (chain, draw, disposition): probability that an episode of ``obs`` is flagged as training-gaming."""
-    cd = ("chain", "draw")
-    systems = list(post["system_offset"]["system"].values)
+def reweightable(result: FitResult, obs: Observation) -> str:
+    """Why ``obs`` cannot be added by reweighting the cached draws (empty when it can)."""
+    data = result.data
+    if obs.system == NEW_SYSTEM:
+        return f"{NEW_SYSTEM!r} is the system drawn from the population; name the system observed"
+    systems = list(data.coords["system"])
     if obs.system not in systems:
-        raise InputError(
-            f"unknown system {obs.system!r}: reweighting needs a system of the fit ({', '.join(systems)})",
-            field="observation.system",
-        )
-    x = obs.context.design_row()
-    logit = post["tg_intercept"].transpose(*cd, "disposition").values + np.einsum(
-        "cdef,f->cde", post["context_effect"].transpose(*cd, "disposition", "feature").values, x
-    )
-    logit = logit + post["system_offset"].sel(system=obs.system).transpose(*cd).values[..., None]
-    setting = obs.setting or reference_setting
-    if setting != reference_setting:
-        if "setting_effect" not in post or setting not in post["setting_effect"]["setting"].values:
-            raise InputError(f"no fitted effect for setting {setting!r}", field="observation.setting")
-        logit = logit + post["setting_effect"].sel(setting=setting).transpose(*cd).values[..., None]
+        return f"{obs.system!r} is not a system of the fit"
+    j = systems.index(obs.system)
+    informed = {int(k) for s, k in zip(data.layout.free_system, data.layout.free_coord, strict=True) if s == j}
+    need = {int(k) for k in np.flatnonzero(obs.context.pattern_row())}
+    missing = sorted(need - informed)
+    if missing:
+        return f"its rows do not inform its {', '.join(COORDINATES[k] for k in missing)} coordinate yet"
+    setting = obs.setting or result.priors.reference_setting
+    if setting != result.priors.reference_setting and setting not in data.coords["setting"]:
+        return f"the fit has no effect for setting {setting!r}"
+    if obs.context.stage == "after-rl" and "after_rl_effect" not in data.sampled:
+        return "the fit has no after-RL rows"
+    if "reasoning_sensitivity" not in data.sampled:
+        return "the fit has no reasoning counts (the classifier's sensitivity is not in its draws)"
+    return ""
+
+
+def _flag_rates(result: FitResult, post: xr.Dataset, obs: Observation) -> np.ndarray:
+    """Per (chain, draw): probability that an episode of ``obs`` is flagged as training-gaming."""
+    cd = ("chain", "draw")
+    data = result.data
+    j = list(data.coords["system"]).index(obs.system)
+    x = obs.context.pattern_row()
+    logit = np.zeros((post.sizes["chain"], post.sizes["draw"]))
+    pattern = post["pattern"].transpose(*cd, "free").values
+    for i, (s, k) in enumerate(zip(data.layout.free_system, data.layout.free_coord, strict=True)):
+        if s == j and x[k]:
+            logit = logit + pattern[..., i]
+    if obs.context.stage == "after-rl":
+        logit = logit + post["after_rl_effect"].transpose(*cd).values
+    setting = obs.setting or result.priors.reference_setting
+    if setting != result.priors.reference_setting:
+        logit = logit + post["setting_effect"].sel(setting=setting).transpose(*cd).values
     p = expit(logit)
-    sens = post["reasoning_sensitivity"].transpose(*cd).values[..., None]
-    fpos = post["reasoning_false_positive"].transpose(*cd).values[..., None]
+    sens = post["reasoning_sensitivity"].transpose(*cd).values
+    fpos = post["reasoning_false_positive"].transpose(*cd).values
     return p * sens + (1.0 - p) * fpos
 
 
 def observation_loglik(
-    post: xr.Dataset, obs: Observation, reference_setting: str, k: np.ndarray | int | None = None
+    result: FitResult, obs: Observation, k: np.ndarray | int | None = None, post: xr.Dataset | None = None
 ) -> np.ndarray:
-    """Log-likelihood of the counts of ``obs`` per (chain, draw, disposition[, k]) given each draw's parameters.
+    """Log-likelihood of the counts of ``obs`` per (chain, draw[, k]) given each draw's parameters.
 
     With ``k`` an array, one column per candidate count (used for preposterior analysis); else the observed ``k``.
     """
-    q = _flag_rates(post, obs, reference_setting)
+    why = reweightable(result, obs)
+    if why:
+        raise InputError(f"cannot evaluate this observation on the cached draws: {why}", field="observation")
+    q = _flag_rates(result, result.posterior if post is None else post, obs)
     if k is None:
         return _binom_logpmf(np.asarray(obs.k), obs.n, q)
     return _binom_logpmf(np.asarray(k), obs.n, q[..., None])
@@ -97,22 +141,6 @@ def _binom_logpmf(k: np.ndarray, n: int, q: np.ndarray) -> np.ndarray:
     """Binomial log-probability of ``k`` of ``n`` with probability ``q`` (broadcast; no argument checks, fast)."""
     log_choose = gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
     return log_choose + xlogy(k, q) + xlog1py(n - k, -q)
-
-
-def _update_system(p_pre: np.ndarray, ll: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Marginal log-likelihood and updated P(misaligned) per draw, from per-disposition log-likelihoods.
-
-    ``p_pre`` has shape (chain, draw); ``ll`` (chain, draw, disposition[, ...]) with dispositions (aligned,
-    misaligned), as the model marginalizes a system's disposition over all its rows at once.
-    """
-    extra = ll.ndim - 3
-    p = p_pre.reshape(p_pre.shape + (1,) * extra)
-    with np.errstate(divide="ignore"):
-        la = np.log1p(-p) + ll[:, :, 0]
-        lm = np.log(p) + ll[:, :, 1]
-    marginal = np.logaddexp(la, lm)
-    post_mis = np.exp(lm - marginal)
-    return marginal, np.nan_to_num(post_mis, nan=0.0)
 
 
 def augmented_evidence(evidence: EvidenceSet, observations: list[Observation], reference_setting: str) -> EvidenceSet:
@@ -138,13 +166,17 @@ def augmented_evidence(evidence: EvidenceSet, observations: list[Observation], r
             j
             for j, r in enumerate(rows)
             if (r.id in counted or r.source == "whatif")
-            and (r.system, r.setting, r.stage, r.context.design_row().tolist())
-            == (o.system, setting, c.stage, c.design_row().tolist())
+            and (r.system, r.setting, r.stage, r.context.label()) == (o.system, setting, c.stage, c.label())
         ]
-        if same:  # pooled into the row of the same context: the same likelihood up to a constant, same model graph
+        if same:
             r = rows[same[0]]
             rows[same[0]] = replace(
-                r, k=r.k + int(o.k), n=r.n + int(o.n), rate=None, note=f"{r.note} + hypothetical {o.k}/{o.n}".strip()
+                r,
+                k=r.k + int(o.k),  # type: ignore[operator]
+                n=r.n + int(o.n),  # type: ignore[operator]
+                rate=None,
+                k_is_derived=False,
+                note=f"{r.note} + hypothetical {o.k}/{o.n}".strip(),
             )
             touched.append(rows[same[0]])
             continue
@@ -159,10 +191,11 @@ def augmented_evidence(evidence: EvidenceSet, observations: list[Observation], r
                 training_info=c.training_info,
                 scratchpad=c.scratchpad,
                 value_conflict=c.value_conflict,
+                prerequisites=c.prerequisites,
                 quantity="training_gaming_reasoning",
                 k=int(o.k),
                 n=int(o.n),
-                rate=o.k / o.n if o.n else None,
+                rate=None,
                 k_is_derived=False,
                 where_read="hypothetical observation (riskmodel.interactive.whatif)",
             )
@@ -199,8 +232,9 @@ def what_if(
     pareto_k_max
         Above this Pareto k the reweighted numbers are not trusted.
     allow_refit
-        Refit with an augmented in-memory evidence set when the weights are not trusted; otherwise the reweighted
-        result is returned flagged ``reweighted-unreliable``.
+        Refit with an augmented in-memory evidence set when the cached draws cannot take the observation or the
+        weights are not trusted; otherwise such an observation is refused (one line saying why), and untrusted
+        weights are returned flagged ``reweighted-unreliable``.
     force_refit
         Refit whatever the Pareto k (the exact answer the reweighting approximates).
 
@@ -216,35 +250,35 @@ def what_if(
     for o in obs:
         o.check()
     base = result.base or result
-    ref = result.priors.reference_setting
-    post = result.posterior_draws.copy()
-    cd = ("chain", "draw")
-    shape = (post.sizes["chain"], post.sizes["draw"])
-    log_ratio = np.zeros(shape)
-    p_sys = post["p_misaligned_system"].transpose(*cd, "system").copy()
-    for system in dict.fromkeys(o.system for o in obs):
-        ll = sum(observation_loglik(post, o, ref) for o in obs if o.system == system)
-        marginal, p_new = _update_system(p_sys.sel(system=system).values, ll)
-        log_ratio += marginal
-        p_sys.loc[{"system": system}] = p_new
-    post["p_misaligned_system"] = p_sys
-    if result.weights is not None:
-        with np.errstate(divide="ignore"):
-            log_ratio = log_ratio + np.log(result.weights.reshape(shape))
-    w, k = _psis(log_ratio.ravel(), shape)
     label = tuple(f"+{o.system}: {o.k}/{o.n} in {o.context.label()}" for o in obs)
-    if k > pareto_k_max or force_refit:
-        if force_refit:
-            msg = f"refit asked for (Pareto k of the reweighting {k:.2f})"
-        else:
-            msg = f"importance reweighting is unreliable (Pareto k {k:.2f} > {pareto_k_max}): the new counts are "
-            msg += "too far from what the fit predicts"
-        if allow_refit or force_refit:
-            ev = augmented_evidence(result.evidence, obs, ref)
-            res = result.refit(evidence=ev, progress=progress)
-            info = UpdateInfo("refit", label, k, None, f"{msg}; refit with MCMC on an augmented in-memory evidence set")
-            return replace(res, base=base, update=info)
-        info = UpdateInfo("reweighted-unreliable", label, k, None, msg)
+    blocked = [why for o in obs if (why := reweightable(result, o))]
+    k = math.nan
+    if not blocked and not force_refit:
+        shape = (result.posterior.sizes["chain"], result.posterior.sizes["draw"])
+        log_ratio = sum(observation_loglik(result, o) for o in obs)
+        if result.weights is not None:
+            with np.errstate(divide="ignore"):
+                log_ratio = log_ratio + np.log(result.weights.reshape(shape))
+        w, k = _psis(np.asarray(log_ratio).ravel(), shape)
+        if k <= pareto_k_max:
+            info = UpdateInfo(
+                "reweighted", label, k, None, "cached draws reweighted by the new counts' likelihood (PSIS)"
+            )
+            return replace(result, weights=w, base=base, update=info)
+    if force_refit:
+        msg = "refit asked for"
+    elif blocked:
+        msg = f"the cached draws cannot take it ({blocked[0]})"
     else:
-        info = UpdateInfo("reweighted", label, k, None, "cached draws reweighted by the new counts' likelihood (PSIS)")
-    return replace(result, posterior_draws=post, weights=w, base=base, update=info)
+        msg = f"importance reweighting is unreliable (Pareto k {k:.2f} > {pareto_k_max})"
+    if not (allow_refit or force_refit):
+        if blocked:
+            raise InputError(f"this observation needs a refit: {blocked[0]}", field="observation")
+        info = UpdateInfo("reweighted-unreliable", label, k, None, msg)
+        return replace(result, weights=w, base=base, update=info)
+    ev = augmented_evidence(result.evidence, obs, result.priors.reference_setting)
+    res = result.refit(evidence=ev, progress=progress)
+    info = UpdateInfo(
+        "refit", label, None if math.isnan(k) else k, None, f"{msg}; refit with MCMC on an augmented evidence set"
+    )
+    return replace(res, base=base, update=info)

@@ -1,141 +1,130 @@
 """Worst-case risk and its parts, computed draw by draw from parameter draws (posterior or prior).
 
-Everything here is plain numpy/xarray arithmetic on draws with dims ``(chain, draw, ...)``; no MCMC. That is what
-makes fast updates possible: an assumption the evidence does not inform can be redrawn from a new prior and these
-functions rerun on the cached draws. The equations are in ``docs/model.md``.
+Plain numpy/xarray arithmetic on draws with dims ``(chain, draw, ...)``; no MCMC. That is what makes fast updates
+possible: an assumption the evidence does not inform can be redrawn from a new prior and these functions rerun on the
+cached draws. The equations are in ``docs/model.md``.
+
+Everything no likelihood term depends on (the uninformed assumptions, and each system's pattern coordinates that no
+row informs) comes ``GENERATED_COPIES`` times per draw (``copy`` dim): every quantity here is the mean over the copies
+of the conditional probability given the draw, Rao-Blackwellized over the disposition. Its posterior mean is an
+unbiased estimate whose Monte Carlo error the ESS of the mean measures (:mod:`riskmodel.model.summaries`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
-from numpy.polynomial.hermite_e import hermegauss
-from scipy.special import expit, ndtr, ndtri
+from scipy.special import ndtr, ndtri
+from threadpoolctl import threadpool_limits
 
-from riskmodel.data.features import design_matrix
-from riskmodel.data.priors import PriorSet
+from riskmodel.data.features import COORDINATES, pattern_matrix
+from riskmodel.data.priors import CAPABILITIES, PriorSet
+from riskmodel.model.spec import PatternLayout
 
-__all__ = [
-    "EXCEEDANCE_LEVELS",
-    "IntervalSummary",
-    "all_capabilities",
-    "bayes_factor",
-    "bayes_factors",
-    "capability_breakdown",
-    "capability_detail",
-    "exceedance",
-    "summarize",
-    "weighted_mean",
-    "weighted_quantile",
-    "worst_case",
-]
-
-#: Thresholds x of the exceedance probabilities P(P(worst case) > x).
-EXCEEDANCE_LEVELS: tuple[float, ...] = (0.01, 0.05, 0.10)
-_NODES, _WEIGHTS = hermegauss(48)
-_WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
+__all__ = ["Patterns", "capability_given_competence", "patterns", "scalar", "worst_case"]
 
 
-def all_capabilities(q: np.ndarray, strength: np.ndarray) -> np.ndarray:
-    """P(every capability holds | misaligned) when capability ``a`` holds with probability ``q[..., a]``.
-
-    The capabilities are linked by a shared competence factor F: capability a holds when
-    ``sqrt(s) F + sqrt(1-s) e_a < ndtri(q_a)`` with independent standard normals, so ``s = 0`` gives the product of
-    the ``q_a`` and ``s -> 1`` their minimum. F is integrated out by Gauss-Hermite quadrature; the result is clipped
-    to the Frechet bound ``min_a q_a`` that the exact integral obeys, so quadrature error cannot break it.
-    """
-    return capability_breakdown(q, strength, detail=False)[0]
+def scalar(params: xr.Dataset, name: str) -> np.ndarray:
+    """Draws of a scalar parameter as (chain, draw, copy): sampled ones are repeated over the copies."""
+    da = params[name]
+    if "copy" in da.dims:
+        return da.transpose("chain", "draw", "copy").values
+    return da.transpose("chain", "draw").values[:, :, None]
 
 
-class _Memo:
-    """A small thread-safe LRU memo of a pure array function, keyed by the arrays' bytes.
+def _stack(params: xr.Dataset, names: list[str]) -> np.ndarray:
+    """(chain, draw, copy, name) draws of several scalar parameters (broadcast over copies)."""
+    arrays = [scalar(params, n) for n in names]
+    m = max(a.shape[2] for a in arrays)
+    return np.stack([np.broadcast_to(a, (*a.shape[:2], m)) for a in arrays], axis=-1)
 
-    It changes no result, only speed: on the explorer's slider path one capability changes at a time, and the
-    conditional probabilities of the others are the same arrays as on the previous rerun.
+
+@dataclass(frozen=True)
+class Patterns:
+    """Per draw and copy: what each system's pattern is assembled from (:meth:`system` assembles one).
+
+    ``aligned``, ``separation``, ``spread``: (chain, draw, copy, coordinate) population parameters; ``u``: (chain,
+    draw, copy, system, coordinate) generated standardized coordinates; ``competence``: (chain, draw, copy, system);
+    ``p_misaligned``: (chain, draw, copy, system), P(misaligned before training | the sampled coordinates and the
+    hyperparameters); ``sampled``: (chain, draw, free) the sampled coordinates, placed by ``layout``.
     """
 
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict[bytes, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
+    aligned: np.ndarray
+    separation: np.ndarray
+    spread: np.ndarray
+    loading: np.ndarray
+    u: np.ndarray
+    competence: np.ndarray
+    p_misaligned: np.ndarray
+    sampled: np.ndarray | None
+    layout: PatternLayout
 
-    def get(self, key: bytes) -> np.ndarray | None:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        return None
+    def system(self, j: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """System ``j``'s (aligned, misaligned, reinforced) patterns, each (chain, draw, copy, coordinate).
 
-    def put(self, key: bytes, value: np.ndarray) -> None:
-        value.setflags(write=False)
-        with self._lock:
-            self._items[key] = value
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-
-
-_COND_MEMO = _Memo(24)
-
-
-def _conditional(q: np.ndarray, s: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    """P(one capability holds | competence factor at each quadrature node), shape (..., node)."""
-    h = hashlib.blake2b(digest_size=16)
-    for a in (q, s):
-        h.update(str(a.shape).encode())
-        h.update(np.ascontiguousarray(a).tobytes())
-    key = h.digest()
-    out = _COND_MEMO.get(key)
-    if out is None:
-        out = ndtr(ndtri(q)[..., None] * scale - shift)
-        _COND_MEMO.put(key, out)
-    return out
+        A coordinate the system's rows inform is its sampled value whatever the disposition; the others are drawn
+        from the population given each disposition. Reinforced: the aligned pattern shifted by the separation (a
+        system made misaligned by reinforcement takes the misaligned pattern).
+        """
+        theta_al = self.aligned + self.spread * self.u[:, :, :, j]
+        theta_al[..., 0] += self.loading * self.competence[:, :, :, j]
+        theta_mis = theta_al + self.separation
+        if self.sampled is not None:
+            at = np.flatnonzero(self.layout.free_system == j)
+            if at.size:
+                coords = self.layout.free_coord[at]
+                theta_al[..., coords] = self.sampled[:, :, None, at]
+                theta_mis[..., coords] = self.sampled[:, :, None, at]
+        return theta_al, theta_mis, theta_al + self.separation
 
 
-def capability_breakdown(
-    q: np.ndarray, strength: np.ndarray, *, detail: bool = True
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """P(all capabilities) as in :func:`all_capabilities`, with two views of the same integral.
-
-    Returns ``(total, if_certain, through)``: ``total[...]`` is P(every capability holds); ``if_certain[..., a]`` is
-    that probability were capability ``a`` certain; ``through[..., a]`` is P(capabilities ``0..a`` all hold), the
-    steps of the funnel. One evaluation of the conditional probabilities serves all three. ``detail=False`` skips
-    the last two (returned as None).
-    """
-    q = np.clip(np.asarray(q, dtype=float), 0.0, 1.0)
-    s = np.clip(np.asarray(strength, dtype=float), 0.0, 1.0 - 1e-9)[..., None]
-    scale = 1.0 / np.sqrt(1.0 - s)
-    shift = (np.sqrt(s) * scale) * _NODES  # (..., node)
-    # one (..., node) slice per capability: the products below run over a short Python loop of whole arrays
-    cond = [_conditional(q[..., a], s, scale, shift) for a in range(q.shape[-1])]
-    if not detail:
-        product = cond[0]
-        for c in cond[1:]:
-            product = product * c
-        return np.minimum(product @ _WEIGHTS, q.min(axis=-1)), None, None
-    before = [np.ones_like(shift)]
-    for c in cond[:-1]:
-        before.append(before[-1] * c)
-    after = [np.ones_like(shift)]
-    for c in cond[:0:-1]:
-        after.append(after[-1] * c)
-    after = after[::-1]
-    q_before = np.minimum.accumulate(np.concatenate([np.ones_like(q[..., :1]), q[..., :-1]], axis=-1), axis=-1)
-    q_after = np.minimum.accumulate(np.concatenate([np.ones_like(q[..., :1]), q[..., :0:-1]], axis=-1), axis=-1)
-    through = np.minimum(
-        np.stack([(b * c) @ _WEIGHTS for b, c in zip(before, cond, strict=True)], axis=-1),
-        np.minimum.accumulate(q, axis=-1),
+def patterns(params: xr.Dataset, layout: PatternLayout) -> Patterns:
+    """Read what every system's pattern is assembled from off the draws (sampled coordinates and generated ones)."""
+    cd = ("chain", "draw")
+    u = params["pattern_u"].transpose(*cd, "copy", "system", "coordinate").values
+    kappa = params["competence_u"].transpose(*cd, "copy", "system").values.copy()
+    if layout.competent.size:
+        kappa[:, :, :, layout.competent] = params["competence"].transpose(*cd, "competent_system").values[:, :, None]
+    if "p_misaligned_system" in params:
+        pm = params["p_misaligned_system"]
+        p_mis = pm.transpose(*cd, *(["copy"] if "copy" in pm.dims else []), "system").values
+        if p_mis.ndim == 3:
+            p_mis = p_mis[:, :, None, :]
+    else:  # no system's pattern is informed: every system's P(misaligned) is the population's
+        p_mis = scalar(params, "p_misaligned")[..., None]
+    if p_mis.shape[-1] not in (1, u.shape[3]):  # pragma: no cover - a mismatch of draws and layout is a bug
+        raise ValueError("p_misaligned_system and pattern_u disagree on the systems")
+    sampled = params["pattern"].transpose(*cd, "free").values if layout.free_system.size else None
+    return Patterns(
+        _stack(params, [f"{c}_aligned" for c in COORDINATES]),
+        _stack(params, [f"{c}_separation" for c in COORDINATES]),
+        _stack(params, [f"{c}_spread" for c in COORDINATES]),
+        scalar(params, "competence_loading"),
+        u,
+        kappa,
+        np.broadcast_to(p_mis, kappa.shape),
+        sampled,
+        layout,
     )
-    if_certain = np.minimum(
-        np.stack([(b * a) @ _WEIGHTS for b, a in zip(before, after, strict=True)], axis=-1),
-        np.minimum(q_before, q_after[..., ::-1]),
-    )
-    total = through[..., -1]
-    return total, if_certain, through
+
+
+def _consistency(rates: np.ndarray, n_crit: int, definition: str) -> np.ndarray:
+    """Consistency from rates (context, ...) whose last two contexts are the elicitation and training contexts."""
+    crit = rates[:n_crit]
+    if definition == "absolute":
+        return crit.min(axis=0)
+    return np.minimum(crit / rates[n_crit], 1.0).min(axis=0)
+
+
+def _logistic(z: np.ndarray) -> np.ndarray:
+    """The logistic function, in place on ``z`` (exact in both tails; several times faster than scipy's expit)."""
+    with np.errstate(over="ignore"):  # exp(-z) = inf for z < -709 gives the exact 0
+        np.negative(z, out=z)
+        np.exp(z, out=z)
+    z += 1.0
+    return np.reciprocal(z, out=z)
 
 
 def _route(consistency: np.ndarray, other: np.ndarray) -> np.ndarray:
@@ -143,244 +132,165 @@ def _route(consistency: np.ndarray, other: np.ndarray) -> np.ndarray:
     return 1.0 - (1.0 - consistency) * (1.0 - other)
 
 
+def capability_given_competence(q: np.ndarray, strength: np.ndarray, competence: np.ndarray) -> np.ndarray:
+    """P(capability a | misaligned, competence): the Gaussian copula of the shared strategic competence.
+
+    ``q`` (..., capability) population probabilities, ``strength`` (...) and ``competence`` (...), broadcast;
+    returns (..., capability). Marginally over a standard-normal competence this is ``q``; strength 0 makes the
+    capabilities independent of the competence and of each other.
+    """
+    s = np.clip(strength, 0.0, 1.0 - 1e-9)[..., None]
+    return ndtr((ndtri(np.clip(q, 0.0, 1.0)) + np.sqrt(s) * competence[..., None]) / np.sqrt(1.0 - s))
+
+
 def worst_case(
     params: xr.Dataset,
     priors: PriorSet,
+    layout: PatternLayout,
     *,
+    systems: list[str] | None = None,
     capability_override: dict[str, float] | None = None,
     consistency_override: float | None = None,
+    per_copy: bool = False,
 ) -> xr.Dataset:
-    """Every worst-case quantity per (chain, draw, system).
+    """Every worst-case quantity per (chain, draw, system) (``systems``: a subset, default all).
 
-    ``params`` holds draws of the model's parameters (posterior or prior). The overrides set an assumption to a
-    fixed value (e.g. a capability to 1: "if it were certain"). The arithmetic runs on plain arrays in the fixed
-    order (chain, draw, system, disposition, context) because it sits on the explorer's slider path.
+    ``params`` holds draws of the model's parameters (posterior or prior) with its generated copies; ``layout`` says
+    which coordinates were sampled. The overrides set an assumption to a fixed value (e.g. a capability to 1: "if it
+    were certain"). Systems are computed one at a time, which bounds the memory of the (draw, copy, context) arrays.
+    ``per_copy``: keep the ``copy`` dim (chain, draw, copy, system, ...): each value is the conditional probability
+    given the draw *and* that copy's generated draws, instead of their mean over the copies (Rao-Blackwellized
+    preposterior analyses weight each copy by its own likelihood).
     """
-    cd = ("chain", "draw")
-    intercept = params["tg_intercept"].transpose(*cd, "disposition").values
-    effect = params["context_effect"].transpose(*cd, "disposition", "feature").values
-    offset = params["system_offset"].transpose(*cd, "system").values
+    pat = patterns(params, layout)
+    all_systems = list(layout.systems)
+    names = all_systems if systems is None else list(systems)
     contexts = [*priors.critical, priors.elicitation, priors.training]
-    x = design_matrix(contexts)  # (context, feature)
-    logit = (
-        intercept[:, :, None, :, None] + np.einsum("cdef,kf->cdek", effect, x)[:, :, None] + offset[:, :, :, None, None]
-    )
-    rates = expit(logit)  # (chain, draw, system, disposition, context)
+    x = pattern_matrix(contexts)  # (context, coordinate)
     n_crit = len(priors.critical)
-    crit, elicit, train = rates[..., :n_crit], rates[..., n_crit], rates[..., n_crit + 1]
-    # consistency: how much of the elicited rate carries over to the weakest critical context (capped at 1)
-    consistency = np.minimum(crit / elicit[..., None], 1.0).min(axis=-1)  # (chain, draw, system, disposition)
-    if consistency_override is not None:
-        consistency = np.full_like(consistency, consistency_override)
-    p_pre = params["p_misaligned_system"].transpose(*cd, "system").values
-    rho = params["reinforcement"].transpose(*cd).values[..., None]
-    other = params["other_route"].transpose(*cd).values[..., None]
-    entrenched = (1.0 - p_pre) * rho * train[..., 0]  # aligned before training, misaligned after
-    caps = params["capabilities"].transpose(*cd, "capability").values.copy()
-    names = list(params["capabilities"]["capability"].values)
+    rho, other = scalar(params, "reinforcement"), scalar(params, "other_route")
+    q = _stack(params, list(CAPABILITIES))
     for name, value in (capability_override or {}).items():
-        caps[..., names.index(name)] = value
-    p_caps = capability_breakdown(caps, params["competence_correlation"].transpose(*cd).values, detail=False)[0][
-        ..., None
-    ]
-    cons_al, cons_mis = consistency[..., 0], consistency[..., 1]
-    route = p_pre * _route(cons_mis, other) + entrenched * _route(cons_al, other)
-    via_consistency = p_pre * cons_mis + entrenched * cons_al
-    via_other_only = (p_pre * (1.0 - cons_mis) + entrenched * (1.0 - cons_al)) * other
-    dims = (*cd, "system")
+        q[..., CAPABILITIES.index(name)] = value
+    # Inside the loop, contexts and capabilities lead (context, chain, draw, copy): reductions over them and means over
+    # the copies then run over contiguous memory, several times faster than over a short trailing axis.
+    strength = np.clip(scalar(params, "competence_correlation"), 0.0, 1.0 - 1e-9)
+    z_q = np.moveaxis(ndtri(np.clip(q, 0.0, 1.0)), -1, 0)  # (capability, chain, draw, copy); the copula's P(a)
+    loading_s, scale_s = np.sqrt(strength), np.sqrt(1.0 - strength)
+
+    copy_mean = np.full(pat.u.shape[2], 1.0 / pat.u.shape[2])
+
+    def mean(a: np.ndarray) -> np.ndarray:  # a: (..., chain, draw, copy) -> (..., chain, draw[, copy])
+        if per_copy:
+            return a
+        if a.strides[-1] == 0:  # the same value on every copy (broadcast): its mean is that value, exactly
+            return a[..., 0]
+        return a @ copy_mean  # a product with 1/m is several times faster than .mean here
+
+    def leading_last(a: np.ndarray) -> np.ndarray:  # (k, chain, draw[, copy]) -> (chain, draw[, copy], k)
+        return np.moveaxis(a, 0, -1)
+
+    keys = (
+        "p_misaligned_pre",
+        "p_misaligned_post",
+        "consistency_al",
+        "consistency_mis",
+        "consistency_reinforced",
+        "p_all_capabilities",
+        "p_misaligned_and_route",
+        "p_worst_case",
+        "p_worst_case_consistency_route",
+        "p_worst_case_other_route",
+        "p_worst_case_other_route_only",
+        "tg_rate_elicitation_al",
+        "tg_rate_elicitation_mis",
+        "tg_rate_training_al",
+        "tg_rate_training_mis",
+    )
+    acc: dict[str, list[np.ndarray]] = {
+        k: [] for k in (*keys, "p_capability", "p_route_and_capabilities", "tg_rate_critical")
+    }
+    with threadpool_limits(1):  # BLAS threads on these small products cost 5-50x what they compute
+        for s in names:
+            j = all_systems.index(s)
+            theta = dict(zip(("al", "mis", "re"), pat.system(j), strict=True))  # each (chain, draw, copy, coordinate)
+            shape = theta["al"].shape[:-1]
+            rates = {  # (context, chain, draw, copy)
+                k: _logistic(x @ th.reshape(-1, th.shape[-1]).T).reshape(len(contexts), *shape)
+                for k, th in theta.items()
+            }
+            cons = {k: _consistency(r, n_crit, priors.consistency) for k, r in rates.items()}
+            if consistency_override is not None:
+                cons = {k: np.full_like(v, consistency_override) for k, v in cons.items()}
+            per_cap = ndtr((z_q + loading_s * pat.competence[:, :, :, j]) / scale_s)  # (capability, chain, draw, copy)
+            cum_caps = np.cumprod(per_cap, axis=0)
+            p_caps = cum_caps[-1]
+            pp = pat.p_misaligned[:, :, :, j]
+            train_al = rates["al"][n_crit + 1]
+            entrenched = (1.0 - pp) * rho * train_al
+            route = pp * _route(cons["mis"], other) + entrenched * _route(cons["re"], other)
+            m_post = pp + entrenched
+            values = {
+                "p_misaligned_pre": pp,
+                "p_misaligned_post": m_post,
+                "consistency_al": cons["al"],
+                "consistency_mis": cons["mis"],
+                "consistency_reinforced": cons["re"],
+                "p_all_capabilities": p_caps,
+                "p_misaligned_and_route": route,
+                "p_worst_case": route * p_caps,
+                "p_worst_case_consistency_route": (pp * cons["mis"] + entrenched * cons["re"]) * p_caps,
+                "p_worst_case_other_route": m_post * other * p_caps,
+                "p_worst_case_other_route_only": (pp * (1.0 - cons["mis"]) + entrenched * (1.0 - cons["re"]))
+                * other
+                * p_caps,
+                "tg_rate_elicitation_al": rates["al"][n_crit],
+                "tg_rate_elicitation_mis": rates["mis"][n_crit],
+                "tg_rate_training_al": train_al,
+                "tg_rate_training_mis": rates["mis"][n_crit + 1],
+            }
+            for k in keys:
+                acc[k].append(mean(values[k]))
+            acc["p_capability"].append(leading_last(mean(per_cap)))
+            acc["p_route_and_capabilities"].append(leading_last(mean(route * cum_caps)))
+            acc["tg_rate_critical"].append(
+                np.stack([leading_last(mean(rates["al"][:n_crit])), leading_last(mean(rates["mis"][:n_crit]))], axis=-2)
+            )
+    axis = 3 if per_copy else 2
+    arr = {k: np.stack(v, axis=axis) for k, v in acc.items()}  # system comes after chain, draw (and copy)
+    dims = ("chain", "draw", "copy", "system") if per_copy else ("chain", "draw", "system")
     ddims = (*dims, "disposition")
     coords = {
-        **{d: params.coords[d] for d in (*cd, "system", "disposition")},  # reuses their indexes
+        "chain": params["chain"].values,
+        "draw": params["draw"].values,
+        "system": names,
+        "disposition": ["aligned", "misaligned"],
         "context": [c.label() for c in priors.critical],
+        "capability": list(CAPABILITIES),
     }
+    if per_copy:
+        coords["copy"] = params["copy"].values if "copy" in params.coords else np.arange(pat.u.shape[2])
+
+    def pair(a: str, b: str) -> np.ndarray:
+        return np.stack([arr[a], arr[b]], axis=-1)
+
     return xr.Dataset(
         {
-            "p_misaligned_pre": (dims, p_pre),
-            "p_misaligned_post": (dims, p_pre + entrenched),
-            "consistency": (ddims, consistency),
-            "p_all_capabilities": (dims, np.broadcast_to(p_caps, p_pre.shape)),
-            "p_misaligned_and_route": (dims, route),
-            "p_worst_case": (dims, route * p_caps),
-            "p_worst_case_consistency_route": (dims, via_consistency * p_caps),
-            "p_worst_case_other_route": (dims, (p_pre + entrenched) * other * p_caps),
-            "p_worst_case_other_route_only": (dims, via_other_only * p_caps),
-            "tg_rate_elicitation": (ddims, elicit),
-            "tg_rate_training": (ddims, train),
-            "tg_rate_critical": ((*ddims, "context"), crit),
+            "p_misaligned_pre": (dims, arr["p_misaligned_pre"]),
+            "p_misaligned_post": (dims, arr["p_misaligned_post"]),
+            "consistency": (ddims, pair("consistency_al", "consistency_mis")),
+            "consistency_reinforced": (dims, arr["consistency_reinforced"]),
+            "p_capability": ((*dims, "capability"), arr["p_capability"]),
+            "p_all_capabilities": (dims, arr["p_all_capabilities"]),
+            "p_route_and_capabilities": ((*dims, "capability"), arr["p_route_and_capabilities"]),
+            "p_misaligned_and_route": (dims, arr["p_misaligned_and_route"]),
+            "p_worst_case": (dims, arr["p_worst_case"]),
+            "p_worst_case_consistency_route": (dims, arr["p_worst_case_consistency_route"]),
+            "p_worst_case_other_route": (dims, arr["p_worst_case_other_route"]),
+            "p_worst_case_other_route_only": (dims, arr["p_worst_case_other_route_only"]),
+            "tg_rate_elicitation": (ddims, pair("tg_rate_elicitation_al", "tg_rate_elicitation_mis")),
+            "tg_rate_training": (ddims, pair("tg_rate_training_al", "tg_rate_training_mis")),
+            "tg_rate_critical": ((*ddims, "context"), arr["tg_rate_critical"]),
         },
         coords=coords,
     )
-
-
-def capability_detail(params: xr.Dataset) -> xr.Dataset:
-    """How P(all capabilities) depends on each capability, per (chain, draw, capability).
-
-    ``p_all_capabilities_if_certain``: P(all capabilities) were that capability certain; ``p_capabilities_through``:
-    P(the capabilities up to this one all hold), in the order of the dim (the funnel's steps).
-    """
-    cd = ("chain", "draw")
-    caps = params["capabilities"].transpose(*cd, "capability")
-    _, if_certain, through = capability_breakdown(caps.values, params["competence_correlation"].transpose(*cd).values)
-    dims = (*cd, "capability")
-    return xr.Dataset(
-        {"p_all_capabilities_if_certain": (dims, if_certain), "p_capabilities_through": (dims, through)},
-        coords={"chain": caps["chain"], "draw": caps["draw"], "capability": caps["capability"]},
-    )
-
-
-@dataclass(frozen=True)
-class IntervalSummary:
-    """Mean and 90% equal-tailed interval of a probability's draws."""
-
-    mean: float
-    lower: float
-    upper: float
-
-    def as_dict(self) -> dict[str, float]:
-        """``{mean, lower, upper}``."""
-        return {"mean": self.mean, "lower": self.lower, "upper": self.upper}
-
-
-def weighted_mean(draws: xr.DataArray | np.ndarray, weights: np.ndarray | None = None) -> float:
-    """Mean over chain and draw, with normalized importance weights of shape (chain, draw) if given."""
-    x = np.asarray(draws, dtype=float)
-    if weights is None:
-        return float(x.mean())
-    return float((x.reshape(weights.size) * weights.ravel()).sum())
-
-
-def weighted_quantile(
-    draws: xr.DataArray | np.ndarray, q: list[float], weights: np.ndarray | None = None
-) -> np.ndarray:
-    """Quantiles over chain and draw, with normalized importance weights if given."""
-    x = np.asarray(draws, dtype=float).ravel()
-    if weights is None:
-        return np.quantile(x, q)
-    order = np.argsort(x)
-    cum = np.cumsum(weights.ravel()[order])
-    cum -= 0.5 * weights.ravel()[order]  # midpoint rule, like the unweighted 'linear' quantile
-    return np.interp(q, cum, x[order])
-
-
-def summarize(draws: xr.DataArray, weights: np.ndarray | None = None) -> IntervalSummary:
-    """Mean and 90% equal-tailed interval over chain and draw (importance-weighted if ``weights`` is given)."""
-    lo, hi = weighted_quantile(draws, [0.05, 0.95], weights)
-    return IntervalSummary(weighted_mean(draws, weights), float(lo), float(hi))
-
-
-def exceedance(draws: xr.DataArray, weights: np.ndarray | None = None) -> dict[str, float]:
-    """P(P > x) for each exceedance level x."""
-    x = np.asarray(draws, dtype=float)
-    return {f"{lvl:g}": weighted_mean(x > lvl, weights) for lvl in EXCEEDANCE_LEVELS}
-
-
-def _mcse_of_mean(draws: xr.DataArray, weights: np.ndarray | None = None, *, independent: bool = False) -> float:
-    """Monte Carlo standard error of the (weighted) mean of (chain, draw) draws, from the bulk ESS.
-
-    With importance weights the effective sample size is scaled by the weights' relative efficiency
-    ``(1 / sum w^2) / N``. ``independent`` draws (ancestral prior draws) have an ESS equal to their number.
-    """
-    x = np.asarray(draws, dtype=float)
-    if x.ndim == 1:
-        x = x[None, :]
-    return float(_mcse_of_means(x[..., None], weights, independent=independent)[0])
-
-
-def _mcse_of_means(x: np.ndarray, weights: np.ndarray | None = None, *, independent: bool = False) -> np.ndarray:
-    """:func:`_mcse_of_mean` of each column ``x[:, :, j]`` of (chain, draw, column) draws, in one ESS call."""
-    from arviz_stats.base import array_stats
-
-    n = x.shape[0] * x.shape[1]
-    w = np.full(x.shape[:2], 1.0 / n) if weights is None else weights.reshape(x.shape[:2])
-    mean = np.einsum("cdj,cd->j", x, w)
-    sd = np.sqrt(np.einsum("cdj,cd->j", (x - mean) ** 2, w))
-    if independent:
-        ess = np.full(x.shape[2], float(n))
-    else:
-        ess = np.asarray(array_stats.ess(np.moveaxis(x, -1, 0), chain_axis=-2, draw_axis=-1, method="bulk"), float)
-        ess = np.where(sd > 0, ess, 1.0)  # constant draws: no error, whatever the ESS estimate says
-    if weights is not None:
-        ess = ess * (1.0 / float((weights**2).sum())) / n
-    return np.where(sd > 0, sd / np.sqrt(np.maximum(ess, 1.0)), 0.0)
-
-
-@dataclass(frozen=True)
-class BayesFactor:
-    """Posterior odds over prior odds of an event, with the Monte Carlo standard error of its natural log."""
-
-    value: float
-    log_mcse: float
-    posterior: float
-    prior: float
-
-    def as_dict(self) -> dict[str, float]:
-        """``{value, log_mcse, posterior, prior}``."""
-        return {"value": self.value, "log_mcse": self.log_mcse, "posterior": self.posterior, "prior": self.prior}
-
-
-def bayes_factor(
-    posterior: xr.DataArray,
-    prior: xr.DataArray,
-    weights: np.ndarray | None = None,
-    prior_weights: np.ndarray | None = None,
-    *,
-    prior_independent: bool = False,
-) -> BayesFactor:
-    """Bayes factor of an event whose probability has draws ``posterior`` and ``prior`` (each (chain, draw)).
-
-    The probability of the event is the mean of its draws; the log-odds' standard error follows by the delta method
-    from each side's Monte Carlo standard error (``prior_independent``: the prior draws are independent, as the
-    ancestral draws of :func:`riskmodel.model.graph.draw_prior` are, so their ESS is their number).
-    """
-    post = np.asarray(posterior, dtype=float)
-    pri = np.asarray(prior, dtype=float)
-    post, pri = (a[None, :, None] if a.ndim == 1 else a[..., None] for a in (post, pri))
-    return _bayes_factors(post, pri, weights, prior_weights, prior_independent)[0]
-
-
-def bayes_factors(
-    posterior: xr.DataArray,
-    prior: xr.DataArray,
-    dim: str,
-    weights: np.ndarray | None = None,
-    prior_weights: np.ndarray | None = None,
-    *,
-    prior_independent: bool = False,
-    mcse: bool = True,
-) -> dict[str, BayesFactor]:
-    """:func:`bayes_factor` for each coordinate of ``dim`` (draws with dims chain, draw and ``dim``).
-
-    ``mcse=False`` skips the Monte Carlo standard errors (``log_mcse`` is NaN), for views that do not show them.
-    """
-    post = posterior.transpose("chain", "draw", dim).values
-    pri = prior.transpose("chain", "draw", dim).values
-    bfs = _bayes_factors(post, pri, weights, prior_weights, prior_independent, mcse)
-    return dict(zip((str(c) for c in posterior[dim].values), bfs, strict=True))
-
-
-def _bayes_factors(
-    post: np.ndarray,
-    pri: np.ndarray,
-    weights: np.ndarray | None,
-    prior_weights: np.ndarray | None,
-    prior_independent: bool,
-    mcse: bool = True,
-) -> list[BayesFactor]:
-    eps = 1e-300
-
-    def means(x: np.ndarray, w: np.ndarray | None) -> np.ndarray:
-        return x.mean(axis=(0, 1)) if w is None else np.einsum("cdj,cd->j", x, w.reshape(x.shape[:2]))
-
-    p1, p0 = means(post, weights), means(pri, prior_weights)
-    if mcse:
-        se1 = _mcse_of_means(post, weights)
-        se0 = _mcse_of_means(pri, prior_weights, independent=prior_independent)
-    else:
-        se1 = se0 = np.full(post.shape[2], np.nan)
-    out = []
-    for a, b, s1, s0 in zip(p1, p0, se1, se0, strict=True):
-        a, b = float(a), float(b)
-        value = (max(a, eps) / max(1.0 - a, eps)) / (max(b, eps) / max(1.0 - b, eps))
-        log_mcse = float(np.hypot(s1 / max(a * (1.0 - a), eps), s0 / max(b * (1.0 - b), eps)))
-        out.append(BayesFactor(float(value), log_mcse, a, b))
-    return out

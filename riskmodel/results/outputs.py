@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import xarray as xr
 
+from riskmodel.data.registry import DEFAULT_EVIDENCE, DEFAULT_PRIORS
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["OutputDir", "analysis_parser", "describe", "fit_from_args", "json_ready", "output_dir", "stamp_fields"]
 
 #: Where the analyses scripts write, relative to the repository root.
-ANALYSES_OUTPUT = Path(__file__).resolve().parent.parent / "analyses" / "output"
+ANALYSES_OUTPUT = Path(__file__).resolve().parents[2] / "analyses" / "output"  # the checkout, beside riskmodel/
 
 
 def stamp_fields(result: FitResult) -> dict[str, str]:
@@ -33,7 +35,7 @@ def stamp_fields(result: FitResult) -> dict[str, str]:
     base = result.base or result
     prov = base.provenance
     return {
-        "citation": base.citation(),
+        "citation": base.citation() if not base.not_citable() else f"not citable: {base.not_citable()}",
         "riskmodel": prov["package_version"],
         "priors": f"{prov['priors']['name']}@{prov['priors']['version']} sha256:{prov['priors']['sha256']}",
         "evidence": f"{prov['evidence']['name']}@{prov['evidence']['version']} sha256:{prov['evidence']['sha256']}",
@@ -57,6 +59,14 @@ class OutputDir:
         path = self.path / f"{name}.csv"
         header = "".join(f"# {k}: {v}\n" for k, v in self.fields.items())
         path.write_text(header + df.to_csv(index=False))
+        self.files.append(path)
+        return path
+
+    def markdown(self, name: str, text: str) -> Path:
+        """Write ``text`` as ``NAME.md``, stamped at the top with the citation and the fields of the fit."""
+        path = self.path / f"{name}.md"
+        stamp = "\n".join(f"- {k}: `{v}`" for k, v in self.fields.items())
+        path.write_text(f"<!-- written by riskmodel; do not edit -->\n{text.rstrip()}\n\n## Stamp\n\n{stamp}\n")
         self.files.append(path)
         return path
 
@@ -91,22 +101,42 @@ class OutputDir:
         return path
 
 
+def add_fit_arguments(p: argparse.ArgumentParser, *, out: bool = False) -> None:
+    """The options of every command that fits: what to fit, the sampler settings and the fit store."""
+    p.add_argument(
+        "--priors",
+        default=DEFAULT_PRIORS,
+        help=f"prior set: NAME@VERSION, NAME (its latest release) or a file (default {DEFAULT_PRIORS})",
+    )
+    p.add_argument(
+        "--evidence",
+        default=DEFAULT_EVIDENCE,
+        help=f"evidence set: NAME@VERSION, NAME (its latest release) or a file (default {DEFAULT_EVIDENCE})",
+    )
+    p.add_argument("--system", default="new", help="target system (default: 'new', a system drawn from the population)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the sampler and the generated draws (default 1)")
+    p.add_argument("--draws", type=int, default=1000, help="draws per chain after tuning (default 1000)")
+    p.add_argument("--chains", type=int, default=4, help="number of chains (default 4)")
+    p.add_argument("--tune", type=int, default=1000, help="tuning iterations per chain (default 1000)")
+    p.add_argument(
+        "--cache-dir", default=None, help="fit store folder (default: $RISKMODEL_CACHE_DIR or the user cache)"
+    )
+    p.add_argument(
+        "--no-cache", dest="cache", action="store_false", help="always sample; do not read or write the fit store"
+    )
+    if out:
+        p.add_argument("--out", default=None, help="output folder (default: analyses/output/<name>/)")
+
+
 def analysis_parser(description: str) -> argparse.ArgumentParser:
     """The options every analyses script takes (the fit to analyse, and where to write)."""
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--priors", default="baseline", help="prior set NAME@VERSION, NAME (latest) or a file")
-    p.add_argument("--evidence", default="published-evals", help="evidence set NAME@VERSION, NAME or a file")
-    p.add_argument("--system", default="new", help="target system (default: a new system from the population)")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--draws", type=int, default=1000, help="draws per chain")
-    p.add_argument("--chains", type=int, default=4)
-    p.add_argument("--tune", type=int, default=1000)
-    p.add_argument("--out", default=None, help="output folder (default: analyses/output/<name>/)")
+    add_fit_arguments(p, out=True)
     return p
 
 
 def fit_from_args(args: argparse.Namespace, *, progress: bool = False) -> FitResult:
-    """Fit the model the command-line options name (``--tune`` where the command has it)."""
+    """Fit the model the command-line options name."""
     from riskmodel.results.result import fit
 
     return fit(
@@ -118,6 +148,8 @@ def fit_from_args(args: argparse.Namespace, *, progress: bool = False) -> FitRes
         chains=args.chains,
         tune=getattr(args, "tune", 1000),
         progress=progress,
+        cache=getattr(args, "cache", True),
+        cache_dir=getattr(args, "cache_dir", None),
     )
 
 
@@ -132,7 +164,12 @@ def describe(files: list[Path]) -> str:
 
 
 def json_ready(obj: Any) -> Any:
-    """Floats and lists from numpy scalars/arrays, recursively (for ``--json``)."""
+    """Floats and lists from numpy scalars/arrays, recursively, with non-finite numbers as null (for ``--json``).
+
+    ``json.dumps(json_ready(x), allow_nan=False)`` then never writes the non-standard tokens NaN or Infinity.
+    """
+    import math
+
     import numpy as np
 
     if isinstance(obj, dict):
@@ -142,5 +179,7 @@ def json_ready(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
         return json_ready(obj.tolist())
     if isinstance(obj, np.generic):
-        return obj.item()
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
     return obj

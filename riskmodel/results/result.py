@@ -11,29 +11,33 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+import sys
+from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from riskmodel.data.evidence import EvidenceSet, load_evidence
-from riskmodel.data.priors import PriorSet, load_priors
+from riskmodel.data.priors import MODEL_VERSION, PriorSet, load_priors
+from riskmodel.data.registry import DEFAULT_EVIDENCE, DEFAULT_PRIORS
 from riskmodel.errors import FitError, InputError
-from riskmodel.model.prior import draw_prior
-from riskmodel.model.quantities import capability_detail, worst_case
-from riskmodel.model.spec import NEW_SYSTEM, ModelData, model_data
+from riskmodel.model.diagnostics import Diagnostics, diagnose, with_headlines
+from riskmodel.model.prior import draw_prior, generated
+from riskmodel.model.quantities import worst_case
+from riskmodel.model.spec import NEW_SYSTEM, ModelData, PatternLayout, model_data
+from riskmodel.model.summaries import mcse_of_means
 from riskmodel.results.citation import citation_line
 from riskmodel.results.report import build_report
 from riskmodel.versions import SAMPLER, dependency_versions, package_version, sampler_version
 
-if TYPE_CHECKING:
-    from riskmodel.model.sampling import Diagnostics
-
 __all__ = ["FitResult", "draws_sha256", "fit"]
 
 TARGET_ACCEPT = 0.9
+#: nutpie's mass-matrix adaptation: low rank plus diagonal, which follows the correlations between a system's
+#: intercept and its value-conflict effect that a diagonal mass matrix handles badly (min ESS 265 -> 1265).
+ADAPTATION = "diag"
 
 
 def draws_sha256(posterior: xr.Dataset) -> str:
@@ -79,6 +83,9 @@ class FitResult:
     #: For a fast update (riskmodel.interactive.update): the exact fit it came from, and how it was obtained.
     base: FitResult | None = field(default=None, repr=False)
     update: Any = None
+    #: Where the fit store keeps this fit (its key and folder), when it does.
+    store_key: str | None = None
+    cache_dir: str | None = None
 
     @property
     def healthy(self) -> bool:
@@ -103,17 +110,16 @@ class FitResult:
     @cached_property
     def quantities(self) -> xr.Dataset:
         """Worst-case quantities per (chain, draw, system) on the posterior."""
-        return worst_case(self.posterior, self.priors)
-
-    @cached_property
-    def capability_detail(self) -> xr.Dataset:
-        """Per (chain, draw, capability) on the posterior: P(all capabilities) with that one certain, and cumulated."""
-        return capability_detail(self.posterior)
+        return worst_case(self.posterior, self.priors, self.data.layout)
 
     @cached_property
     def prior_quantities(self) -> xr.Dataset:
-        """Worst-case quantities per (chain, draw, system) on the prior (model without likelihood)."""
-        return worst_case(self.prior_draws, self.priors)
+        """Worst-case quantities per (chain, draw, system) on the prior (model without likelihood).
+
+        A priori every system is a system drawn from the population: one computation stands for all of them.
+        """
+        q = worst_case(self.prior_draws, self.priors, PatternLayout((NEW_SYSTEM,)))
+        return q.isel(system=0, drop=True).expand_dims(system=self.systems).transpose("chain", "draw", "system", ...)
 
     @property
     def systems(self) -> list[str]:
@@ -125,6 +131,7 @@ class FitResult:
         """What produced these numbers: package and dependency versions, files with hashes, sampler settings."""
         return {
             "package_version": package_version(),
+            "model": MODEL_VERSION,
             "priors": {
                 "name": self.priors.name,
                 "version": self.priors.version,
@@ -163,7 +170,7 @@ class FitResult:
         tree["prior"] = xr.DataTree(self.prior_draws)
         tree["worst_case"] = xr.DataTree(self.quantities)
         tree["worst_case_prior"] = xr.DataTree(self.prior_quantities)
-        citation = self.citation() if self.exact else "not citable: fast update of a cached fit"
+        citation = self.citation() if not self.not_citable() else f"not citable: {self.not_citable()}"
         tree.attrs.update(
             {
                 "provenance": json.dumps(self.provenance),
@@ -175,15 +182,29 @@ class FitResult:
         )
         return tree
 
+    @property
+    def model_version(self) -> int:
+        """The model version that produced these draws."""
+        return MODEL_VERSION
+
+    def not_citable(self) -> str:
+        """Why these numbers cannot be cited (empty when they can): a fast update, or files that are not released."""
+        if not self.exact:
+            return "these numbers come from a fast update of a cached fit: fit exactly to cite them"
+        if not self.priors.released:
+            return "the prior set is not a release: release it (riskmodel priors release FILE) to cite it"
+        if not self.evidence.released:
+            return "the evidence set is not a release (or holds hypothetical rows): only released evidence is cited"
+        return ""
+
     def citation(self) -> str:
-        """The one-line citation of this result (only an exact fit can be cited).
+        """The one-line citation of this result (an exact fit under released files).
 
         A fit that failed its health checks is still citable, but its line ends in ``| diagnostics FAILED``.
         """
-        if not self.exact:
-            raise InputError(
-                "these numbers come from a fast update of a cached fit: fit exactly to cite them", field="citation"
-            )
+        why = self.not_citable()
+        if why:
+            raise InputError(why, field="citation")
         return citation_line(self)
 
     def refit(
@@ -206,12 +227,76 @@ class FitResult:
 
         ``interactive`` skips standard errors an interactive view does not show (see :func:`build_report`).
         """
-        return build_report(self, system or self.system, interactive=interactive)
+        system = system or self.system
+        cached = self.exact and self.store_key is not None and not interactive
+        if cached:
+            from riskmodel.results import store
+
+            name = f"report-{hashlib.sha256(system.encode()).hexdigest()[:16]}"
+            rep = store.read_report(self.store_key, name, self.cache_dir)
+            if rep is not None:
+                return {**rep, "provenance": self.provenance}
+        rep = build_report(self, system, interactive=interactive)
+        if cached:
+            from riskmodel.results.outputs import json_ready
+
+            store.write_report(
+                self.store_key, name, json_ready({k: v for k, v in rep.items() if k != "provenance"}), self.cache_dir
+            )
+        return rep
+
+
+#: Largest number of draws x chains a fit accepts (the memory of the generated copies grows with it).
+MAX_SAMPLES = 200_000
+
+
+def _check_settings(seed: int, chains: int, draws: int, tune: int) -> None:
+    limits = (("seed", seed, 0, 2**32 - 1), ("chains", chains, 1, 64), ("draws", draws, 10, 10**6))
+    for name, value, lo, hi in (*limits, ("tune", tune, 0, 10**6)):
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise InputError(f"must be a whole number from {lo} to {hi}, got {value!r}", field=name)
+    if chains * draws > MAX_SAMPLES:
+        raise InputError(
+            f"chains x draws = {chains * draws} exceeds {MAX_SAMPLES} (the generated draws would need about "
+            f"{chains * draws * 8 * 40 * 8 * 4 / 2**30:.1f} GiB); use fewer draws",
+            field="draws",
+        )
+
+
+def fit_settings(ps: PriorSet, ev: EvidenceSet, seed: int, chains: int, draws: int, tune: int) -> dict[str, Any]:
+    """Everything that determines a fit's draws (the fit store's key; riskmodel.results.store)."""
+    from riskmodel.model.prior import PRIOR_DRAWS
+    from riskmodel.model.spec import GENERATED_COPIES
+
+    return {
+        "model": MODEL_VERSION,
+        "package": package_version(),
+        "priors_sha256": ps.content_sha256,
+        "evidence_sha256": ev.sha256,
+        "evidence_excluded": sorted(ev.excluded),
+        "evidence_capability": sorted(ev.capability_sources),
+        "seed": seed,
+        "chains": chains,
+        "draws": draws,
+        "tune": tune,
+        "sampler": SAMPLER,
+        "sampler_version": sampler_version(),
+        "target_accept": TARGET_ACCEPT,
+        "adaptation": ADAPTATION,
+        "generated_copies": GENERATED_COPIES,
+        "prior_draws": PRIOR_DRAWS,
+    }
+
+
+def _stage(progress: bool, text: str) -> None:
+    """Say what a long fit is doing, on stderr (so that ``--json`` output stays clean)."""
+    if progress:
+        print(f"riskmodel: {text}", file=sys.stderr, flush=True)
 
 
 def fit(
-    priors: str | PriorSet = "baseline",
-    evidence: str | EvidenceSet = "published-evals",
+    priors: str | PriorSet = DEFAULT_PRIORS,
+    evidence: str | EvidenceSet = DEFAULT_EVIDENCE,
     *,
     system: str = NEW_SYSTEM,
     seed: int = 1,
@@ -220,6 +305,8 @@ def fit(
     tune: int = 1000,
     progress: bool = False,
     cores: int | None = None,
+    cache: bool = True,
+    cache_dir: str | None = None,
 ) -> FitResult:
     """Fit the model to an evidence set under a prior set and return the result with diagnostics and provenance.
 
@@ -231,23 +318,64 @@ def fit(
         The target system of the headline numbers: one named in the evidence, or ``"new"`` (a system drawn from
         the population, with no evidence of its own).
     seed
-        Seeds both the sampler and the prior draws: the same priors + evidence + seed give the same numbers.
+        Seeds both the sampler and the generated draws: the same priors + evidence + seed give the same numbers.
+    progress
+        Say on stderr what the fit is doing (compiling, sampling with a progress bar, checking).
+    cache, cache_dir
+        Read the fit from the fit store when it holds this key, and store it after fitting
+        (:mod:`riskmodel.results.store`); ``cache=False`` always samples.
     """
-    limits = (("seed", seed, 0, 2**32 - 1), ("chains", chains, 1, 10**7), ("draws", draws, 10, 10**7))
-    for name, value, lo, hi in (*limits, ("tune", tune, 0, 10**7)):
-        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-            raise InputError(f"must be a whole number from {lo} to {hi}, got {value!r}", field=name)
+    _check_settings(seed, chains, draws, tune)
     ps = load_priors(priors)
     ev = load_evidence(evidence)
     data = model_data(ps, ev)
     if system not in data.coords["system"]:
         raise InputError(f"unknown system {system!r} (known: {', '.join(data.coords['system'])})", field="system")
-    import nutpie
+    settings = fit_settings(ps, ev, seed, chains, draws, tune)
+    if cache:
+        from riskmodel.results import store
 
-    from riskmodel.model.sampling import compiled_model, diagnose
+        key = store.fit_key(settings)
+        got = store.read(key, None, cache_dir)
+        if got is not None:
+            tree, meta = got
+            result = _assemble(tree, Diagnostics.from_dict(meta["diagnostics"]), ps, ev, data, system, settings)
+            if result.draws_sha256 == meta["draws_sha256"]:
+                _stage(progress, "read the fit from the fit store")
+                return replace(result, store_key=key, cache_dir=cache_dir)
+            store.discard(key, "its draws do not hash to the recorded sha256 (corrupt or truncated)", cache_dir)
+    trace = _sample(data, seed, chains, draws, tune, progress, cores)
+    _stage(progress, "checking sampler health")
+    # the sampled variables: every deterministic is a function of them (and constant ones have no r_hat)
+    sampled = [v for v in trace["posterior"].data_vars if v.endswith("_block") or v in ("pattern_raw", "competence")]
+    diagnostics = diagnose(trace, sampled, expected_draws=draws)
+    result = _assemble(trace, diagnostics, ps, ev, data, system, settings)
+    result.diagnostics = with_headlines(diagnostics, headline_errors(result))
+    if cache:
+        kept = xr.DataTree.from_dict(
+            {"posterior": trace["posterior"].to_dataset(), "sample_stats": trace["sample_stats"].to_dataset()}
+        )
+        meta = {
+            "settings": settings,
+            "diagnostics": result.diagnostics.as_record(),
+            "draws_sha256": result.draws_sha256,
+        }
+        store.write(key, kept, meta, f"{ps.ref} | {ev.ref} | seed {seed} | {chains}x{draws}", cache_dir)
+        result = replace(result, store_key=key, cache_dir=cache_dir)
+    return result
+
+
+def _sample(data: ModelData, seed: int, chains: int, draws: int, tune: int, progress: bool, cores: int | None) -> Any:
+    """Run NUTS on the (cached) compiled model; every sampler failure becomes one :class:`FitError` line."""
+    from riskmodel.model import sampling
 
     try:
-        compiled = compiled_model(data)
+        if not sampling.is_compiled(data):
+            _stage(progress, "compiling the model (once per model structure and process; minutes on a first run)")
+        compiled = sampling.compiled_model(data)
+        _stage(progress, f"sampling {chains} chains x {tune} tuning + {draws} draws")
+        import nutpie
+
         trace = nutpie.sample(
             compiled,
             draws=draws,
@@ -255,14 +383,60 @@ def fit(
             chains=chains,
             cores=cores or min(chains, os.cpu_count() or 1),
             seed=seed,
-            progress_bar=progress,
+            progress_bar=progress and sys.stderr.isatty(),
             target_accept=TARGET_ACCEPT,
+            adaptation=ADAPTATION,
         )
+    except KeyboardInterrupt:
+        raise
     except Exception as exc:
         raise FitError(f"the sampler failed: {_first_line(exc)}", field="sampler") from exc
-    named = [v for v in trace["posterior"].data_vars if not v.endswith("_block") and v != "system_offset_z"]
-    diagnostics = diagnose(trace, named)
-    prior = draw_prior(data, chains * draws, seed)
-    return FitResult(
-        trace, trace["posterior"].to_dataset(), prior, ps, ev, data, system, seed, chains, draws, tune, diagnostics
-    )
+    return trace
+
+
+def _assemble(
+    trace: Any,
+    diagnostics: Diagnostics,
+    ps: PriorSet,
+    ev: EvidenceSet,
+    data: ModelData,
+    system: str,
+    settings: dict[str, Any],
+) -> FitResult:
+    """A result from the sampler's output: named parameters, generated copies and prior draws added (seeded)."""
+    seed, chains, draws, tune = (settings[k] for k in ("seed", "chains", "draws", "tune"))
+    post = trace["posterior"].to_dataset()
+    n_chains, n_draws = post.sizes.get("chain", 0), post.sizes.get("draw", 0)
+    posterior = data.split_blocks(post).merge(generated(data, n_chains, n_draws, seed))
+    prior = draw_prior(data, seed=seed)
+    return FitResult(trace, posterior, prior, ps, ev, data, system, seed, chains, draws, tune, diagnostics)
+
+
+def headline_errors(result: FitResult) -> dict[str, tuple[float, float, float]]:
+    """(value, MCSE, ESS of the mean) of every headline number of a fit.
+
+    Per system: P(worst case), P(misaligned) (systems with evidence of their own) and the Bayes factor of the worst
+    case (its MCSE by the delta method from both sides; the prior draws are independent).
+    """
+    from riskmodel.model.summaries import bayes_factors
+
+    cd = ("chain", "draw")
+    q = result.quantities
+    systems = [str(s) for s in q["system"].values]
+    cols = [q["p_worst_case"].transpose(*cd, "system").values, q["p_misaligned_pre"].transpose(*cd, "system").values]
+    x = np.concatenate(cols, axis=-1)
+    mcse, ess = mcse_of_means(x, return_ess=True)
+    means = x.mean(axis=(0, 1))
+    own = set(result.data.coords["competent_system"]) | {
+        result.data.coords["system"][i] for i in result.data.layout.free_system
+    }
+    out: dict[str, tuple[float, float, float]] = {}
+    n = len(systems)
+    for j, s in enumerate(systems):
+        out[f"P(worst case | {s})"] = (float(means[j]), float(mcse[j]), float(ess[j]))
+        if s in own:
+            out[f"P(misaligned | {s})"] = (float(means[n + j]), float(mcse[n + j]), float(ess[n + j]))
+    bfs = bayes_factors(q["p_worst_case"], result.prior_quantities["p_worst_case"], "system", prior_independent=True)
+    for s, bf in bfs.items():
+        out[f"Bayes factor of the worst case ({s})"] = (bf.value, bf.value * bf.log_mcse, float("nan"))
+    return out
