@@ -11,13 +11,12 @@ import os
 import streamlit as st
 
 import riskmodel
-from riskmodel.data.evidence import EvidenceSet, evidence_store, load_evidence
+from riskmodel.data.evidence import evidence_store, load_evidence
 from riskmodel.data.features import VOCABULARY, Context
 from riskmodel.data.priors import (
     CONSISTENCY_DEFINITIONS,
     PARAMETERS,
     TAIL_DF_RANGE,
-    PriorSet,
     load_priors,
     prior_store,
 )
@@ -29,11 +28,9 @@ CHAINS = int(os.environ.get("RISKMODEL_APP_CHAINS", "4"))
 
 
 @st.cache_resource(show_spinner=False)
-def base_fit(
-    priors_sha: str, evidence_subset_sha: str, _priors: PriorSet, _evidence: EvidenceSet
-) -> riskmodel.FitResult:
-    """The exact fit under released priors, cached across reruns and sessions by priors and evidence-subset hashes."""
-    return riskmodel.fit(_priors, _evidence, seed=1, chains=CHAINS, draws=DRAWS)
+def fits() -> dict[tuple[str, str], riskmodel.FitResult]:
+    """Exact fits under released priors, kept for the life of the server by priors and evidence-subset hashes."""
+    return {}
 
 
 st.set_page_config(page_title="riskmodel explorer", layout="wide")
@@ -183,13 +180,13 @@ if problems:
 
 # ------------------------------------------------------------------ fit (cached) and fast update
 try:
-    if (released.sha256, selected.subset_sha256) not in st.session_state.setdefault("fitted", set()):
-        with st.status("Fitting the model (compiles once per process; later reruns reuse the fit)...") as status:
-            base = base_fit(released.sha256, selected.subset_sha256, released, selected)
-            status.update(label="Fitted.", state="complete")
-        st.session_state["fitted"].add((released.sha256, selected.subset_sha256))
-    else:
-        base = base_fit(released.sha256, selected.subset_sha256, released, selected)
+    fit_key = (released.sha256, selected.subset_sha256)
+    base = fits().get(fit_key)
+    if base is None:
+        with st.status("Getting the fit for these priors and evidence...", expanded=True) as status:
+            base = explore.fit_in_stages(released, selected, status.write, seed=1, chains=CHAINS, draws=DRAWS)
+            status.update(label="Fit ready.", state="complete", expanded=False)
+        fits()[fit_key] = base
     with st.spinner("Updating; refitting with MCMC when importance reweighting is unreliable (Pareto k > 0.7)..."):
         result = riskmodel.update(base, priors)
 except RiskmodelError as exc:

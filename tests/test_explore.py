@@ -106,3 +106,37 @@ def test_release_priors_writes_the_next_version_and_never_overwrites(base, data_
     assert again.ref == "baseline@2.2.0"  # a second release gets the next version; 2.1.0 is never overwritten
     assert (data_copy / "priors" / "baseline" / "2.1.0.toml").read_bytes() == released
     assert [r.version for r in prior_store().releases() if r.name == "baseline"][-2:] == ["2.1.0", "2.2.0"]
+
+
+@pytest.mark.slow
+def test_fit_in_stages_reads_a_stored_fit_and_says_so(default_fit):
+    """The app's status panel: a key the store holds is read, not sampled, and the stage says so."""
+    said: list[str] = []
+    got = explore.fit_in_stages(default_fit.priors, default_fit.evidence, said.append, seed=1, draws=1000)
+    assert said[0].startswith("Reading the fit from the fit store")
+    assert not any("Sampling" in s or "Compiling" in s for s in said)
+    assert got.draws_sha256 == default_fit.draws_sha256 and got.citation == default_fit.citation
+
+
+@pytest.mark.slow
+def test_fit_in_stages_samples_a_new_key_through_every_stage(tmp_path, monkeypatch):
+    """A key the store does not hold: fit once, naming the stages in order (tiny fit: 1 chain x 10 draws)."""
+    monkeypatch.setenv("RISKMODEL_CACHE_DIR", str(tmp_path))
+    said: list[str] = []
+    explore.fit_in_stages(
+        load_priors("baseline@2.0.0"), _default_evidence(), said.append, seed=5, chains=1, draws=10, tune=10
+    )
+    assert said[0].startswith("No stored fit")
+    assert said[-2].startswith("Sampling 1 chains x (10 tuning + 10) draws")
+    assert said[-1].startswith("Fitted")
+    again: list[str] = []
+    explore.fit_in_stages(
+        load_priors("baseline@2.0.0"), _default_evidence(), again.append, seed=5, chains=1, draws=10, tune=10
+    )
+    assert again[0].startswith("Reading the fit from the fit store")
+
+
+def _default_evidence():
+    from riskmodel.data.evidence import load_evidence
+
+    return load_evidence("published-evals@2.0.0")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,7 @@ __all__ = [
     "decode_state",
     "default_refs",
     "encode_state",
+    "fit_in_stages",
     "funnel",
     "funnel_chart",
     "prior_from_interval",
@@ -71,6 +73,41 @@ def default_refs() -> tuple[str, str]:
     from riskmodel.data.registry import DEFAULT_EVIDENCE, DEFAULT_PRIORS
 
     return DEFAULT_PRIORS, DEFAULT_EVIDENCE
+
+
+def fit_in_stages(
+    priors: PriorSet,
+    evidence: EvidenceSet,
+    say: Callable[[str], None],
+    *,
+    seed: int = 1,
+    chains: int = 4,
+    draws: int = 1000,
+    tune: int = 1000,
+) -> FitResult:
+    """The exact fit of ``riskmodel.fit``, saying each stage it goes through (for a status panel).
+
+    Stages: read from the fit store (when it holds this key), otherwise compile the model (only the first time
+    in a process) and sample; ``say`` gets one short sentence per stage before it starts.
+    """
+    from riskmodel.model import sampling
+    from riskmodel.model.spec import model_data
+    from riskmodel.results import store
+    from riskmodel.results.result import fit, fit_settings
+
+    key = store.fit_key(fit_settings(priors, evidence, seed, chains, draws, tune))
+    if store.is_stored(key):
+        say("Reading the fit from the fit store (no sampling needed).")
+    else:
+        say("No stored fit for these priors and evidence: fitting once; later runs and sessions read it.")
+        data = model_data(priors, evidence)
+        if not sampling.is_compiled(data):
+            say("Compiling the model (first fit in this process; about a minute on a fresh machine).")
+            sampling.compiled_model(data)
+        say(f"Sampling {chains} chains x ({tune} tuning + {draws}) draws, then checking sampler health.")
+    result = fit(priors, evidence, seed=seed, chains=chains, draws=draws, tune=tune)
+    say("Fitted and checked." if result.healthy else "Fitted, but the sampler health checks failed (see Health).")
+    return result
 
 
 def beta_from_mean_strength(base: ParamPrior, mean: float, strength: float) -> ParamPrior:

@@ -170,6 +170,11 @@ def clear(directory: str | Path | None = None, *, older_than_days: float | None 
     return gone
 
 
+def is_stored(key: str, directory: str | Path | None = None) -> bool:
+    """Whether the store holds an entry for ``key`` (its integrity is checked only when it is read)."""
+    return (cache_dir(directory) / f"{key}{_SUFFIX}").is_file()
+
+
 def read(key: str, expected_draws_sha256: str | None, directory: str | Path | None = None) -> tuple[Any, dict] | None:
     """The stored sampler output (``xarray.DataTree``) and metadata of ``key``, or None when there is none.
 
