@@ -1,100 +1,227 @@
-"""Speed of fitting, measured side by side in one run (prints figures; asserts nothing).
+"""Speed of getting a fit, measured side by side in one run (prints figures; asserts nothing).
 
-    python benchmarks/fit_speed.py
+    python benchmarks/fit_speed.py [--backends nutpie-numba,nutpie-jax,numpyro,blackjax,pymc] [--skip-backends]
 
-Figures:
-- cold `riskmodel run` in a new process with empty compile and elicitation caches, then warm (same caches);
-- peak memory of that process;
-- in one process: first fit (compiles), refit after changing a prior hyperparameter, refit after changing the
-  evidence counts, and plain `pm.sample(nuts_sampler="nutpie")` on the same model (which recompiles), with the ratio;
-- divergences on the default priors and evidence.
+Two tables, every figure measured in this run on this machine:
+
+1. **Sampler backends** on model 2 with the default priors and evidence (4 chains x 1000 tuning + 1000 draws,
+   target_accept 0.9, seed 1). Each backend runs in a new process twice: *cold* (empty PyTensor, numba and JAX
+   compile caches) and *warm* (the caches the cold run filled). Columns: imports, compile, sampling, total, peak
+   RSS, divergences, min bulk ESS of the sampled variables and bulk ESS per second of sampling. For numpyro,
+   blackjax and PyMC's own sampler the compile step happens inside ``pm.sample`` and is reported in "sample".
+   JAX backends need the optional ``bench`` extra (``pip install -e '.[bench]'``); a missing one is reported.
+2. **Whole-process ``riskmodel`` timings** with the package's default backend: ``riskmodel --help``; the first
+   ``riskmodel run`` with empty compile caches and an empty fit store (a fresh machine); a new key (``--seed 2``)
+   in a warm environment; the same key again (read from the fit store, median of 5); a refit inside a running
+   process; each with its peak RSS.
+
+The load average at the start and end is printed: on a busy machine every figure is inflated.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
-import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+BACKENDS = ("nutpie-numba", "nutpie-jax", "numpyro", "blackjax", "pymc")
 
 
-def timed_cli(env: dict[str, str]) -> tuple[float, float, int]:
-    """Wall time, peak RSS (GiB) and exit code of `riskmodel run` on the defaults in a new process."""
-    t = time.perf_counter()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    proc = subprocess.run(
-        [sys.executable, "-m", "riskmodel.cli", "run", "--no-progress"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+def cache_env(root: Path) -> dict[str, str]:
+    """Environment whose compile caches and fit store all live under ``root`` (empty at first)."""
+    env = dict(os.environ)
+    env.update(
+        PYTENSOR_FLAGS=f"base_compiledir={root}/pytensor",
+        NUMBA_CACHE_DIR=f"{root}/numba",
+        JAX_COMPILATION_CACHE_DIR=f"{root}/jax",
+        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+        JAX_PLATFORMS="cpu",
+        XDG_CACHE_HOME=f"{root}/xdg",
+        RISKMODEL_CACHE_DIR=f"{root}/store",
     )
-    wall = time.perf_counter() - t
-    peak = max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before) / 2**20
-    return wall, peak, proc.returncode
+    return env
 
 
-def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        env = dict(os.environ)
-        env["PYTENSOR_FLAGS"] = f"base_compiledir={tmp}/pytensor"
-        env["XDG_CACHE_HOME"] = f"{tmp}/cache"
-        cold, peak_cold, rc1 = timed_cli(env)
-        warm, peak_warm, rc2 = timed_cli(env)
-    print(f"riskmodel run, new process, empty caches : {cold:6.1f} s  (exit {rc1}, peak RSS {peak_cold:.2f} GiB)")
-    print(f"riskmodel run, new process, warm caches  : {warm:6.1f} s  (exit {rc2}, peak RSS {peak_warm:.2f} GiB)")
+# ------------------------------------------------------------------------------------------------ child: one backend
+def child(backend: str) -> None:
+    """Fit the default model with one backend and print one JSON line of timings (runs in a new process)."""
+    import resource
 
+    t0 = time.perf_counter()
     import pymc as pm
 
-    import riskmodel
     from riskmodel.data.evidence import load_evidence
     from riskmodel.data.priors import load_priors
+    from riskmodel.model.diagnostics import diagnose
     from riskmodel.model.graph import build_model
     from riskmodel.model.spec import model_data
 
-    t = time.perf_counter()
-    first = riskmodel.fit(seed=1)
-    t_first = time.perf_counter() - t
-    priors = load_priors("baseline")
-    sens = priors["reasoning_sensitivity"]
-    changed = priors.with_parameter(replace(sens, params={"alpha": 12.0, "beta": 3.0}, interval90=None))
-    t = time.perf_counter()
-    riskmodel.fit(changed, seed=1)
-    t_prior = time.perf_counter() - t
-    ev = load_evidence()
-    first_row = ev.reasoning_rows()[0]
-    recounted = replace(ev, rows=tuple(replace(r, k=60, rate=0.15) if r is first_row else r for r in ev.rows))
-    t = time.perf_counter()
-    riskmodel.fit(priors, recounted, seed=1)
-    t_evidence = time.perf_counter() - t
-    model = build_model(model_data(priors, ev), likelihood=True)
-    t = time.perf_counter()
-    with model:
-        pm.sample(
-            draws=1000,
-            tune=1000,
-            chains=4,
-            nuts_sampler="nutpie",
-            random_seed=1,
-            progressbar=False,
-            nuts_sampler_kwargs={"target_accept": 0.9},
-        )
-    t_plain = time.perf_counter() - t
-    print(f"first fit in this process (compiles)       : {t_first:6.1f} s")
-    print(f"refit after a prior hyperparameter change  : {t_prior:6.1f} s")
-    print(f"refit after an evidence change             : {t_evidence:6.1f} s  (new counts, same rows)")
-    print(f"plain pm.sample(nuts_sampler='nutpie')     : {t_plain:6.1f} s  -> refit is {t_plain / t_prior:.1f}x faster")
-    print(f"divergences on the defaults (seed 1)       : {first.diagnostics.divergences}")
+    if backend.startswith("nutpie"):
+        import nutpie
+    elif backend in ("numpyro", "blackjax"):
+        import jax  # noqa: F401
+        import pymc.sampling.jax
+    t_import = time.perf_counter() - t0
+
+    data = model_data(load_priors("baseline@2.0.0"), load_evidence("published-evals@2.0.0"))
+    model = build_model(data, likelihood=True)
+    kw = {"draws": 1000, "tune": 1000, "chains": 4}
+    t1 = time.perf_counter()
+    if backend.startswith("nutpie"):
+        compiled = nutpie.compile_pymc_model(model, backend="jax" if backend == "nutpie-jax" else "numba")
+        t_compile = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        trace = nutpie.sample(compiled, seed=1, cores=2, progress_bar=False, target_accept=0.9, **kw)
+    else:
+        t_compile = 0.0
+        t2 = time.perf_counter()
+        with model:
+            trace = pm.sample(
+                nuts_sampler=backend,
+                random_seed=1,
+                target_accept=0.9,
+                progressbar=False,
+                compute_convergence_checks=False,
+                cores=2,
+                **kw,
+            )
+    t_sample = time.perf_counter() - t2
+    post = trace["posterior"]
+    sampled = [v for v in post.data_vars if v.endswith("_block") or v in ("pattern_raw", "competence")]
+    diag = diagnose(trace, sampled, expected_draws=1000)
     print(
-        f"max r_hat / min bulk ESS                   : {first.diagnostics.max_r_hat:.4f} / "
-        f"{first.diagnostics.min_ess_bulk:.0f}"
+        json.dumps(
+            {
+                "import": t_import,
+                "compile": t_compile,
+                "sample": t_sample,
+                "total": time.perf_counter() - t0,
+                "rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+                "divergences": diag.divergences,
+                "ess_bulk": diag.min_ess_bulk,
+                "r_hat": diag.max_r_hat,
+            }
+        )
     )
+
+
+def run_child(backend: str, env: dict[str, str]) -> dict[str, float] | str:
+    """One backend run in a new process: its figures, or the last line of its error."""
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", backend], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode or not lines:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return f"failed (exit {proc.returncode}): {tail[:90]}"
+    return json.loads(lines[-1])
+
+
+def backend_table(backends: list[str]) -> None:
+    """Print cold and warm figures of every backend."""
+    print("\n## Sampler backends (model 2, defaults, 4 x (1000 tune + 1000 draws), new process each)\n")
+    head = "| backend | run | imports s | compile s | sample s | total s | peak RSS GiB | div | min ESS | ESS/s |"
+    print(head)
+    print("|" + "---|" * (head.count("|") - 1))
+    for backend in backends:
+        with tempfile.TemporaryDirectory() as tmp:
+            env = cache_env(Path(tmp))
+            for run in ("cold", "warm"):
+                got = run_child(backend, env)
+                if isinstance(got, str):
+                    print(f"| {backend} | {run} | {got} |")
+                    break
+                ess_s = got["ess_bulk"] / got["sample"] if got["sample"] > 0 else float("nan")
+                print(
+                    f"| {backend} | {run} | {got['import']:.1f} | {got['compile']:.1f} | {got['sample']:.1f} | "
+                    f"{got['total']:.1f} | {got['rss_gib']:.2f} | {got['divergences']} | {got['ess_bulk']:.0f} | "
+                    f"{ess_s:.0f} |",
+                    flush=True,
+                )
+
+
+# ------------------------------------------------------------------------------------------------ whole process
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float, int]:
+    """Wall time, peak RSS (GiB) and exit code of one ``riskmodel`` command in a new process."""
+    t = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", RSS_WRAPPER, *argv], env=env, cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    rss = next((float(ln.split()[1]) for ln in proc.stderr.splitlines() if ln.startswith("PEAK_RSS_GIB")), float("nan"))
+    return wall, rss, proc.returncode
+
+
+#: Runs the CLI in-process and reports its own peak RSS on stderr (children's RSS would mix commands).
+RSS_WRAPPER = (
+    "import resource, sys\n"
+    "from riskmodel.cli import main\n"
+    "try:\n"
+    "    code = main(sys.argv[1:])\n"
+    "except SystemExit as exc:\n"
+    "    code = exc.code\n"
+    "print('PEAK_RSS_GIB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, file=sys.stderr)\n"
+    "sys.exit(code or 0)\n"
+)
+
+
+def process_table() -> None:
+    """Print the whole-process timings of the default backend."""
+    print("\n## Whole-process timings (default backend, `riskmodel run --no-progress` on the defaults)\n")
+    print("| what | wall s | peak RSS GiB | exit |")
+    print("|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        env = cache_env(Path(tmp))
+        helps = [timed(["--help"], env) for _ in range(5)]
+        print(
+            f"| `riskmodel --help` (median of 5) | {statistics.median(h[0] for h in helps):.2f} | "
+            f"{max(h[1] for h in helps):.2f} | {helps[0][2]} |",
+            flush=True,
+        )
+        for label, argv in (
+            ("first `run`, empty compile caches and fit store (fresh machine)", ["run", "--no-progress"]),
+            ("new key `--seed 2`, warm compile caches", ["run", "--no-progress", "--seed", "2"]),
+        ):
+            wall, rss, code = timed(argv, env)
+            print(f"| {label} | {wall:.1f} | {rss:.2f} | {code} |", flush=True)
+        stored = [timed(["run", "--no-progress"], env) for _ in range(5)]
+        print(
+            f"| same key again, read from the fit store (median of 5) | "
+            f"{statistics.median(s[0] for s in stored):.2f} | {max(s[1] for s in stored):.2f} | {stored[0][2]} |"
+        )
+        script = (
+            "import time, riskmodel\n"
+            "riskmodel.fit(seed=3, cache=False)\n"
+            "t = time.perf_counter(); riskmodel.fit(seed=4, cache=False)\n"
+            "print(time.perf_counter() - t)\n"
+        )
+        proc = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True)
+        refit = proc.stdout.strip().splitlines()[-1] if proc.returncode == 0 else f"failed: {proc.stderr[-80:]}"
+        print(
+            f"| refit inside a running process (new seed, compiled model reused) | {float(refit):.1f} | - | "
+            f"{proc.returncode} |"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated backends to benchmark")
+    parser.add_argument("--skip-backends", action="store_true", help="only the whole-process table")
+    args = parser.parse_args()
+    if args.child:
+        child(args.child)
+        return
+    print(f"load average at start: {os.getloadavg()[0]:.2f} (cores: {os.cpu_count()})")
+    if not args.skip_backends:
+        backend_table([b for b in args.backends.split(",") if b])
+    process_table()
+    print(f"\nload average at end: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
