@@ -1,8 +1,9 @@
 """Speed of getting a fit, measured side by side in one run (prints figures; asserts nothing).
 
     python benchmarks/fit_speed.py [--backends nutpie-numba,nutpie-jax,numpyro,blackjax,pymc] [--skip-backends]
+                                   [--model1 REV]
 
-Two tables, every figure measured in this run on this machine:
+Three tables, every figure measured in this run on this machine:
 
 1. **Sampler backends** on model 2 with the default priors and evidence (4 chains x 1000 tuning + 1000 draws,
    target_accept 0.9, seed 1). Each backend runs in a new process twice: *cold* (empty PyTensor, numba and JAX
@@ -14,6 +15,9 @@ Two tables, every figure measured in this run on this machine:
    ``riskmodel run`` with empty compile caches and an empty fit store (a fresh machine); a new key (``--seed 2``)
    in a warm environment; the same key again (read from the fit store, median of 5); a refit inside a running
    process; each with its peak RSS.
+3. **Model 1 vs model 2**: riskmodel 0.1.0 (git revision ``--model1``, checked out in a temporary worktree) and
+   this checkout, each `run` cold and warm in new processes and a refit inside a running process, with
+   divergences and the smallest bulk ESS.
 
 The load average at the start and end is printed: on a busy machine every figure is inflated.
 """
@@ -148,10 +152,10 @@ def backend_table(backends: list[str]) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ whole process
-def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float, int]:
+def timed(argv: list[str], env: dict[str, str], cwd: Path = ROOT) -> tuple[float, float, int]:
     """Wall time, peak RSS (GiB) and exit code of one ``riskmodel`` command in a new process."""
     t = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", RSS_WRAPPER, *argv], env=env, cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", RSS_WRAPPER, *argv], env=env, cwd=cwd, capture_output=True, text=True)
     wall = time.perf_counter() - t
     rss = next((float(ln.split()[1]) for ln in proc.stderr.splitlines() if ln.startswith("PEAK_RSS_GIB")), float("nan"))
     return wall, rss, proc.returncode
@@ -208,11 +212,56 @@ def process_table() -> None:
         )
 
 
+def model_table(rev: str) -> None:
+    """Model 1 (package at git revision ``rev``) against model 2 (this checkout), in the same run and caches."""
+    print(f"\n## Model 1 (riskmodel at {rev}) vs model 2 (this checkout), `run` on each default\n")
+    print("| model | cold run s | warm run s | refit in process s | peak RSS GiB | divergences | min bulk ESS |")
+    print("|---|---|---|---|---|---|---|")
+    script = (
+        "import json, time, resource, riskmodel\n"
+        "kw = {'cache': False} if 'cache' in riskmodel.fit.__code__.co_varnames else {}\n"
+        "r = riskmodel.fit(seed=3, **kw)\n"
+        "t = time.perf_counter(); riskmodel.fit(seed=4, **kw); dt = time.perf_counter() - t\n"
+        "d = r.diagnostics\n"
+        "print(json.dumps({'refit': dt, 'div': d.divergences, 'ess': d.min_ess_bulk,\n"
+        "                  'rss': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}))\n"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        wt = Path(tmp) / "model1"
+        made = subprocess.run(["git", "worktree", "add", "-q", "--detach", str(wt), rev], cwd=ROOT, capture_output=True)
+        if made.returncode:
+            print(f"| model 1 | cannot check out {rev}: {made.stderr.decode().strip()[:80]} |")
+            return
+        try:
+            for label, where in (("model 1", wt), ("model 2", ROOT)):
+                env = cache_env(Path(tmp) / label.replace(" ", ""))
+                env["PYTHONPATH"] = str(where)
+                argv = ["run", "--no-progress"] + (["--no-cache"] if where == ROOT else [])
+                t_cold, rss_cold, _ = timed(argv, env, where)
+                t_warm, rss_warm, _ = timed(argv, env, where)
+                proc = subprocess.run(
+                    [sys.executable, "-c", script], env=env, cwd=where, capture_output=True, text=True
+                )
+                got = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else None
+                if got is None:
+                    print(f"| {label} | refit script failed: {proc.stderr.strip()[-80:]} |")
+                    continue
+                rss = max(rss_cold, rss_warm, got["rss"])
+                print(
+                    f"| {label} | {t_cold:.1f} | {t_warm:.1f} | {got['refit']:.1f} | {rss:.2f} | "
+                    f"{got['div']} | {got['ess']:.0f} |",
+                    flush=True,
+                )
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(wt)], cwd=ROOT, capture_output=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated backends to benchmark")
-    parser.add_argument("--skip-backends", action="store_true", help="only the whole-process table")
+    parser.add_argument("--skip-backends", action="store_true", help="only the whole-process tables")
+    parser.add_argument("--model1", default="da49968", help="git revision of riskmodel 0.1.0 (model 1) to compare")
     args = parser.parse_args()
     if args.child:
         child(args.child)
@@ -221,6 +270,7 @@ def main() -> None:
     if not args.skip_backends:
         backend_table([b for b in args.backends.split(",") if b])
     process_table()
+    model_table(args.model1)
     print(f"\nload average at end: {os.getloadavg()[0]:.2f}")
 
 
