@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -11,6 +14,8 @@ import pytest
 
 from riskmodel.cli import main
 from tests.conftest import ROOT, snapshot
+
+main_module = importlib.import_module("riskmodel.cli.main")
 
 BAD_CALLS = [
     (["run", "--priors", "nosuch@1.0.0"], "unknown priors set"),
@@ -103,9 +108,12 @@ def _cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
-def test_run_json_then_verify_in_a_new_process():
-    run = _cli("run", "--json", "--seed", "7", "--no-progress")
-    assert run.returncode == 0, run.stderr
+def test_run_json_then_verify_in_a_new_process(default_fit):
+    """``run --json`` in a new process reads the shared default fit from the session's fit store (no sampling, so
+    its health is the default fit's, not that of a short fit); ``verify`` in another new process refits for real
+    and must give bit-identical draws and the very same line."""
+    run = _cli("run", "--json", "--no-progress")
+    assert run.returncode == (0 if default_fit.healthy else 3), run.stderr
     rep = json.loads(run.stdout)
     for key in (
         "p_worst_case",
@@ -124,12 +132,16 @@ def test_run_json_then_verify_in_a_new_process():
         assert 0 <= rep["p_worst_case"][key] <= 1
     assert set(rep["diagnostics"]) >= {"divergences", "max_r_hat", "min_ess_bulk"}
     prov = rep["provenance"]
-    assert prov["priors"]["version"] == "2.0.0" and prov["seed"] == 7 and prov["draws"] == 1000
+    assert prov["priors"]["version"] == "2.0.0" and prov["seed"] == 1 and prov["draws"] == 1000
+    assert prov["draws_sha256"] == default_fit.draws_sha256
     assert set(prov["dependencies"]) >= {"pymc", "pytensor", "arviz", "numpy", "nutpie"}
-    assert rep["citation"].startswith("P(worst case) = ")
-    ver = _cli("verify", rep["citation"], "--no-progress")
+    line = rep["citation"]
+    assert line == default_fit.citation()
+    ver = _cli("verify", line, "--no-progress")
     assert ver.returncode == 0, ver.stdout + ver.stderr
-    assert "Monte Carlo" in ver.stdout and "verified" in ver.stdout and "bit-identical" in ver.stdout
+    assert "verified: the citation matches" in ver.stdout
+    assert "bit-identical draws: yes (required" in ver.stdout, ver.stdout
+    assert f"refit:   {line}" in ver.stdout  # the fresh process prints the very same line
 
 
 @pytest.mark.slow
@@ -143,7 +155,9 @@ def test_forged_citation_does_not_verify(default_fit, capsys):
     out = capsys.readouterr().out
     assert "NOT verified" in out and "mean: cited" in out
     wrong_hash = line.replace("sha256:", "sha256:0", 1)
-    assert main(["verify", wrong_hash, "--no-progress"]) in (1, 2)
+    assert main(["verify", wrong_hash, "--no-progress"]) == 1  # a cited file differs: no refit
+    out = capsys.readouterr().out
+    assert "NOT verified" in out and "priors/baseline/2.0.0.toml" in out and "refit:   none" in out
 
 
 @pytest.mark.slow
@@ -152,15 +166,152 @@ def test_human_output_has_summary_and_citation(default_fit, capsys):
     out = capsys.readouterr().out
     assert "P(worst case)" in out and "per system" in out and "claude-3-opus" in out
     assert out.strip().splitlines()[-1] == default_fit.citation()
+    sampler = next(x for x in out.splitlines() if x.startswith("sampler: "))
+    assert "(at most 1.01)" in sampler and "(at least 400)" in sampler
+    assert "warning" not in out  # warnings go to stderr, once
 
 
 @pytest.mark.slow
 def test_cite_and_compare(default_fit, capsys):
     assert main(["cite", "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0] == default_fit.citation() and "@misc{riskmodel_baseline_1_1_0_new_1" in out
-    assert main(["compare", "baseline@1.0.0", "baseline@1.1.0", "--draws", "300", "--no-progress"]) == 0
-    out = capsys.readouterr().out
+    assert out.splitlines()[0] == default_fit.citation() and "@misc{riskmodel_baseline_2_0_0_new_1" in out
+    argv = ["compare", "baseline@2.0.0", "skeptic@1.0.0", "--chains", "2", "--draws", "300", "--tune", "300"]
+    code = main([*argv, "--no-progress"])
+    out, err = capsys.readouterr()
     header = out.splitlines()[0]
-    assert "baseline@1.0.0" in header and "baseline@1.1.0" in header
+    assert "baseline@2.0.0" in header and "skeptic@1.0.0" in header
     assert "log10 P(W) if coordination certain" in out and out.count("P(worst case) = ") == 2
+    # short fits may fail their health checks: then each failed check is one stderr line naming its fit, exit 3
+    warnings = [x for x in err.splitlines() if x.startswith("riskmodel: warning:")]
+    assert code == (3 if warnings else 0) and len(warnings) == len(set(warnings))
+    refs = ("baseline@2.0.0", "skeptic@1.0.0")
+    assert all(x.split(": ")[2] in refs for x in warnings)
+    assert "warning" not in out and out.count("diagnostics FAILED") == len({x.split(": ")[2] for x in warnings})
+
+
+# ------------------------------------------------------------------------------------------------ a readable CLI
+def _arguments(parser: argparse.ArgumentParser, path: tuple[str, ...] = ("riskmodel",)):
+    """(command, argument, help) of every argument of every command and subcommand, and of the commands."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, sub in action.choices.items():
+                yield " ".join(path), name, helps.get(name)
+                yield from _arguments(sub, (*path, name))
+        else:
+            yield " ".join(path), "/".join(action.option_strings) or action.dest, action.help
+
+
+def test_every_argument_of_every_command_has_help():
+    from riskmodel.cli.main import build_parser
+
+    args = list(_arguments(build_parser()))
+    missing = [f"{cmd} {arg}" for cmd, arg, text in args if not text or not text.strip() or text == argparse.SUPPRESS]
+    assert not missing, missing
+    assert len(args) > 60  # every subcommand was walked (run, verify, priors release, sensitivity, cache, ...)
+
+
+def test_version_and_the_exit_codes_in_the_top_level_help(capsys):
+    from riskmodel.versions import package_version, sampler_version
+
+    with pytest.raises(SystemExit) as ex:
+        main(["--version"])
+    assert ex.value.code == 0
+    assert capsys.readouterr().out == f"riskmodel {package_version()} (model 2, nutpie {sampler_version()})\n"
+    with pytest.raises(SystemExit) as ex:
+        main(["--help"])
+    assert ex.value.code == 0
+    out = capsys.readouterr().out
+    parts = re.split(r"\n  ([0-9]+) +", out[out.index("exit codes:") :].split("\n\n")[0])
+    codes = {code: " ".join(text.split()) for code, text in zip(parts[1::2], parts[2::2], strict=True)}
+    for code, meaning in (
+        ("0", "success"),
+        ("1", "internal bug"),
+        ("2", "bad input"),
+        ("3", "health checks"),
+        ("130", "interrupted"),
+    ):
+        assert meaning in codes[code], (code, codes)
+    assert "``" not in out  # prose, not a code comment
+    proc = subprocess.run(
+        [sys.executable, "-m", "riskmodel.cli", "--version"], capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
+    assert proc.returncode == 0 and proc.stdout.startswith("riskmodel ") and proc.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("x", "threshold", "text"),
+    [
+        (1.0104, 1.01, "1.0104"),
+        (1.00999, 1.01, "1.00999"),
+        (1.01, 1.01, "1.01"),
+        (399.6, 400, "399.6"),
+        (1.2, 1.01, "1.2"),
+    ],
+)
+def test_a_number_past_a_threshold_never_prints_as_the_threshold(x, threshold, text):
+    from riskmodel.cli.main import _vs
+
+    assert _vs(x, threshold) == text
+
+
+def test_threshold_digits_on_many_values_near_the_thresholds():
+    import numpy as np
+
+    from riskmodel.cli.main import _vs
+
+    rng = np.random.default_rng(0)
+    for threshold in (1.01, 400.0):
+        for x in threshold * (1 + rng.normal(0, 1e-3, 2000) * rng.choice([1, 1e-3, 1e-6], 2000)):
+            y = float(_vs(float(x), threshold))
+            assert (y > threshold) == (x > threshold) and (y < threshold) == (x < threshold), (x, y)
+
+
+def test_priors_show_wraps_rationales_without_cutting_them(capsys, monkeypatch):
+    from riskmodel.data.priors import PARAMETERS, load_priors
+
+    monkeypatch.setenv("COLUMNS", "70")
+    assert main(["priors", "show", "baseline@2.0.0"]) == 0
+    out = capsys.readouterr().out
+    flat = " ".join(out.split())
+    ps = load_priors("baseline@2.0.0")
+    for name in PARAMETERS:
+        assert " ".join(ps[name].rationale.split()) in flat, name  # every word, none cut
+        if ps[name].source:
+            assert " ".join(("source: " + ps[name].source).split()) in flat, name
+    assert " ".join(ps.summary.split()) in flat and " ".join(ps.changelog.split()) in flat
+    wrapped = [x for x in out.splitlines() if x.startswith("    ")]
+    assert wrapped and all(len(x) <= 69 or " " not in x.strip() for x in wrapped)  # only a lone long word is longer
+
+
+def test_evidence_show_shortens_findings_between_words(capsys):
+    from riskmodel.data.evidence import load_evidence
+
+    assert main(["evidence", "show", "published-evals@2.0.0"]) == 0
+    out = capsys.readouterr().out
+    ev = load_evidence("published-evals@2.0.0")
+    findings = {r.id: r.published for r in ev.rows if "finding: " in main_module._row_value(r)}
+    assert findings
+    for line in out.splitlines():
+        row_id = line.split(" ", 1)[0]
+        if row_id in findings:
+            shown = line.split("finding: ", 1)[1].split("  ")[0].removesuffix(" [...]").split()
+            words = findings[row_id].split()
+            assert shown == words[: len(shown)], (row_id, shown)  # whole words, a prefix of the finding
+
+
+def test_a_closed_output_pipe_stops_quietly():
+    """``riskmodel priors show ... | head``: the reader closes the pipe; one exit code, no traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first write
+    proc = subprocess.run(
+        [sys.executable, "-m", "riskmodel.cli", "priors", "show", "baseline@2.0.0"],
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    os.close(write_end)
+    assert proc.returncode == main_module.EXIT_BROKEN_PIPE and proc.stderr == "", proc.stderr

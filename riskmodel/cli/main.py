@@ -1,10 +1,11 @@
 """The ``riskmodel`` command line: argument parsing and printing only; every number comes from the library.
 
-Exit codes: 0 success; 1 an internal bug (with its traceback) or, for ``verify``, numbers that do not match; 2 bad
-input or a sampler failure (one line naming file, field and reason, no traceback); 3 for ``run`` and ``cite`` when the
-fit finished but failed its health checks (divergences, r_hat > 1.01 or ESS < 400): the numbers are printed, each
-failed check is a ``riskmodel: warning:`` line on stderr, ``--json`` says ``"healthy": false`` and the citation ends
-in ``| diagnostics FAILED``.
+Exit codes (also in ``riskmodel --help``, :data:`EPILOG`): 0 success; 1 an internal bug (with its traceback) or, for
+``verify``, a citation that does not verify; 2 bad input or a sampler failure (one line naming file, field and reason,
+no traceback, nothing written); 3 for ``run``, ``cite`` and ``compare`` when a fit finished but failed its health
+checks (the numbers are printed, each failed check is a ``riskmodel: warning:`` line on stderr, ``--json`` says
+``"healthy": false`` and the citation ends in ``| diagnostics FAILED``); 130 interrupted; 141 the reader closed the
+output early.
 """
 
 from __future__ import annotations
@@ -34,6 +35,22 @@ def _num(x: float | None) -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "n/a"
     return f"{x:.3g}"
+
+
+def _vs(x: float | None, threshold: float) -> str:
+    """``x`` with enough significant digits (at least three) that it compares with ``threshold`` as ``x`` does.
+
+    A value just past a threshold then never prints as equal to it: r_hat 1.0104 against 1.01 prints as ``1.0104``,
+    not ``1.01``; an ESS of 399.6 against 400 prints as ``399.6``, not ``400``.
+    """
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "n/a"
+    for digits in range(3, 18):
+        text = f"{x:.{digits}g}"
+        y = float(text)
+        if (y > threshold) == (x > threshold) and (y < threshold) == (x < threshold):
+            return text
+    return repr(x)  # pragma: no cover - 17 significant digits always round-trip
 
 
 def _interval(d: dict[str, Any]) -> str:
@@ -121,9 +138,12 @@ def _print_report(rep: dict[str, Any]) -> None:
         "(see --json for the list with reasons)"
     )
     diag = rep["diagnostics"]
+    from riskmodel.model.diagnostics import ESS_MIN, R_HAT_MAX
+
     print(
-        f"sampler: {diag['divergences']} divergences, max r_hat {_num(diag['max_r_hat'])}, "
-        f"min ESS bulk {_num(diag['min_ess_bulk'])} / tail {_num(diag['min_ess_tail'])}, "
+        f"sampler: {diag['divergences']} divergences, max r_hat {_vs(diag['max_r_hat'], R_HAT_MAX)} "
+        f"(at most {R_HAT_MAX}), min ESS bulk {_vs(diag['min_ess_bulk'], ESS_MIN)} / tail "
+        f"{_vs(diag['min_ess_tail'], ESS_MIN)} (at least {ESS_MIN}), "
         f"largest headline MCSE {_num(diag['max_relative_mcse'])} of its value"
     )
     print(f"\n{rep['citation'] or 'not citable: ' + rep['not_citable']}")
@@ -172,13 +192,21 @@ def cmd_verify(args: argparse.Namespace) -> int:
     """Refit from a citation; exit 0 when the numbers match, 1 when they do not."""
     from riskmodel.results.verify import verify
 
-    v = verify(args.citation, progress=args.progress and sys.stderr.isatty())
+    v = verify(
+        args.citation,
+        progress=args.progress and sys.stderr.isatty(),
+        require_bits=False if args.another_machine else None,
+    )
     print(f"checked: {v.method}")
-    bits = {True: "yes", False: "no", None: "not checked (no draws hash in the citation)"}[v.bit_identical]
-    print(f"bit-identical draws: {bits}")
-    print(f"refit:   {v.refit_line}")
+    if v.refit_line:
+        required = " (required: same riskmodel and nutpie versions)" if v.bits_required else ""
+        print(f"bit-identical draws: {'yes' if v.bit_identical else 'no'}{required}")
+        print(f"refit healthy: {'yes' if v.healthy else 'no'}")
+        print(f"refit:   {v.refit_line}")
+    else:
+        print("refit:   none (a cited file differs from its release)")
     for w in v.warnings:
-        print(f"warning: {w}")
+        print(f"riskmodel: warning: {w}", file=sys.stderr)
     if v.matches:
         print("verified: the citation matches")
         return 0
@@ -209,17 +237,33 @@ def cmd_compare(args: argparse.Namespace) -> int:
     kind_a, kind_b = _store_of(args.a), _store_of(args.b)
     if kind_a != kind_b:
         raise InputError(f"cannot compare a {kind_a} set with a {kind_b} set", field="compare")
-    reps = []
+    reps, unhealthy = [], []
     for ref in (args.a, args.b):
         kw = (
             {"priors": ref, "evidence": args.evidence}
             if kind_a == "priors"
             else {"priors": args.priors, "evidence": ref}
         )
-        reps.append(fit(**kw, system=args.system, seed=args.seed, draws=args.draws, chains=args.chains).report())
+        res = fit(
+            **kw,
+            system=args.system,
+            seed=args.seed,
+            draws=args.draws,
+            chains=args.chains,
+            tune=args.tune,
+            progress=args.progress,
+            cache=args.cache,
+            cache_dir=args.cache_dir,
+        )
+        reps.append(res.report())
+        for w in res.diagnostics.warnings:
+            print(f"riskmodel: warning: {ref}: {w}", file=sys.stderr)
+        if not res.healthy:
+            unhealthy.append(ref)
+    code = EXIT_UNHEALTHY if unhealthy else 0
     if args.json:
         print(json.dumps(json_ready({args.a: reps[0], args.b: reps[1]}), indent=2, allow_nan=False))
-        return 0
+        return code
     rows = [("quantity", args.a, args.b)]
     for key, label in (
         ("p_worst_case", "P(worst case)"),
@@ -245,7 +289,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     rows.append(("divergences", str(reps[0]["diagnostics"]["divergences"]), str(reps[1]["diagnostics"]["divergences"])))
     print(_table(rows))
     print(f"\n{reps[0]['citation']}\n{reps[1]['citation']}")
-    return 0
+    return code
 
 
 def _model_of(ref: str) -> str:
@@ -287,6 +331,25 @@ def _cmd_authoring(args: argparse.Namespace) -> int:
     return 0
 
 
+def _wrap(text: str, indent: str = "    ") -> str:
+    """``text`` wrapped to the terminal (at most 112 columns), indented, breaking only between words.
+
+    Nothing is cut: a word longer than the line (a URL) stays whole on a line of its own.
+    """
+    import shutil
+    import textwrap
+
+    width = max(40, min(112, shutil.get_terminal_size((112, 24)).columns - 1))
+    return textwrap.fill(
+        " ".join(text.split()),
+        width,
+        initial_indent=indent,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
 def cmd_priors(args: argparse.Namespace) -> int:
     """List, show or diff prior sets."""
     from riskmodel.data.priors import PARAMETERS, diff_priors, load_priors, prior_store
@@ -297,10 +360,9 @@ def cmd_priors(args: argparse.Namespace) -> int:
             print(f"{r.ref:28} sha256:{r.sha256[:12]}  released {r.released}  {_model_of(r.ref)}{dep}")
         return 0
     if args.action == "show":
-        import textwrap
-
         ps = load_priors(args.ref)
-        print(f"{ps.ref}  sha256:{ps.sha256}\n{ps.date}  {ps.summary}\nchangelog: {ps.changelog}\n")
+        print(f"{ps.ref}  sha256:{ps.sha256}\n{_wrap(f'{ps.date}  {ps.summary}', '')}")
+        print(f"{_wrap('changelog: ' + ps.changelog, '')}\n")
         print(f"model 2: tail_df {ps.tail_df:g}, consistency {ps.consistency}\n")
         for name, info in PARAMETERS.items():
             p = ps[name]
@@ -308,11 +370,9 @@ def cmd_priors(args: argparse.Namespace) -> int:
             if p.interval90:
                 dist += f", 90% in [{p.interval90[0]:g}, {p.interval90[1]:g}]"
             print(f"{name} ({info.group}): {dist}, mean {_num(p.mean())}")
-            for line in textwrap.wrap(p.rationale, 112, initial_indent="    ", subsequent_indent="    "):
-                print(line)
+            print(_wrap(p.rationale))
             if p.source:
-                for line in textwrap.wrap("source: " + p.source, 112, initial_indent="    ", subsequent_indent="    "):
-                    print(line)
+                print(_wrap("source: " + p.source))
         print(f"\nelicitation context: {ps.elicitation.label()}\ntraining context: {ps.training.label()}")
         print("deployment-critical contexts: " + "; ".join(c.label() for c in ps.critical))
         return 0
@@ -335,7 +395,11 @@ def _row_value(r: Any) -> str:
         return f"{r.outcome} {r.threshold:g}" + (f" (n {r.n})" if r.n else "")
     if r.rate is not None:
         return f"rate {r.rate:g}"
-    return f"finding: {r.published[:40]}"
+    import textwrap
+
+    # shortened between words, marked "[...]"; the whole finding is in the evidence file
+    short = textwrap.TextWrapper(60, max_lines=1, placeholder=" [...]", break_long_words=False, break_on_hyphens=False)
+    return "finding: " + short.fill(" ".join(r.published.split()))
 
 
 def cmd_evidence(args: argparse.Namespace) -> int:
@@ -365,7 +429,7 @@ def cmd_evidence(args: argparse.Namespace) -> int:
         return 0
     ev = load_evidence(args.ref)
     cap = ", ".join(sorted(ev.capability_sources)) or "off"
-    print(f"{ev.ref}  sha256:{ev.sha256}\n{ev.summary}\ncapability likelihood: {cap}\n")
+    print(f"{ev.ref}  sha256:{ev.sha256}\n{_wrap(ev.summary, '')}\ncapability likelihood: {cap}\n")
     used = {r.id for r in ev.likelihood_rows()}
     rows = [("id", "k/n or rate", "role")]
     for r in ev.rows:
@@ -382,10 +446,59 @@ def _add_fit_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", dest="progress", action="store_false", help="do not say what the fit is doing")
 
 
+DESCRIPTION = """\
+Forecast worst-case AI scheming risk from versioned, citable prior sets and evidence sets.
+
+riskmodel fits a Bayesian model (PyMC, sampled with nutpie) of worst-case scheming risk, conditional on observed
+training-gaming in published evaluations plus explicit capability assumptions kept in versioned prior files.
+Posterior means are printed with their Monte Carlo standard error (±), intervals as [5%, 95%], and every result
+ends in a citation line that `riskmodel verify` checks by refitting from the cited files."""
+
+EPILOG = """\
+examples:
+  riskmodel run                               fit the default priors and evidence, print the summary and citation
+  riskmodel run --json > fit.json             the same as one JSON object, for scripts
+  riskmodel verify "P(worst case) = ..."      refit from a citation line and check everything it claims
+  riskmodel priors show baseline@2.0.0        the assumptions of a prior set, with their rationales
+  riskmodel COMMAND --help                    the options of a command
+
+exit codes:
+  0    success (for verify: the citation is verified)
+  1    an internal bug in riskmodel (printed with its traceback; please report it), or for verify: the
+       citation does NOT verify (a number, the health, the draws or a cited file differs)
+  2    bad input or a sampler failure: one line `riskmodel: error: ...` naming the file, field and reason;
+       nothing is written
+  3    run, cite, compare: the fit finished but failed its health checks (divergences, r_hat > 1.01 or
+       ESS < 400); the numbers are printed and flagged, each failed check is one `riskmodel: warning:` line
+       on stderr, and the citation ends in `| diagnostics FAILED`
+  130  interrupted (Ctrl-C): nothing is written
+  141  the reader of the output closed it early (as in `riskmodel priors show ... | head`)
+
+docs: README.md, docs/model.md, docs/reproducibility.md (what verify checks), docs/sensitivity.md"""
+
+
+def _version_text() -> str:
+    """What ``riskmodel --version`` prints: the package, the model it fits and the sampler it uses."""
+    from riskmodel.data.priors import MODEL_VERSION
+    from riskmodel.versions import package_version, sampler_version
+
+    return f"riskmodel {package_version()} (model {MODEL_VERSION}, nutpie {sampler_version()})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``riskmodel`` command."""
-    parser = _Parser(prog="riskmodel", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = _Parser(
+        prog="riskmodel",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--version", action="version", version=_version_text(), help="print the version of riskmodel and exit"
+    )
+    sub = parser.add_subparsers(
+        dest="command", required=True, parser_class=_Parser, title="commands", metavar="COMMAND"
+    )
     p = sub.add_parser("run", help="fit and print the summary and citation")
     _add_fit_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -393,15 +506,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cite", help="fit and print the citation and a BibTeX entry")
     _add_fit_args(p)
     p.set_defaults(func=cmd_cite)
-    p = sub.add_parser("verify", help="refit from a citation line and check the numbers")
-    p.add_argument("citation")
-    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p = sub.add_parser(
+        "verify",
+        help="refit from a citation line and check everything it claims",
+        description="Refit from the files a citation line names and check its numbers, its health and (with the "
+        "same riskmodel and nutpie versions) that the draws are bit-identical. Exit 0 verified, 1 not verified, 2 "
+        "a line that cannot be checked. See docs/reproducibility.md.",
+    )
+    p.add_argument("citation", help='the whole citation line, quoted: "P(worst case) = ... | draws sha256:..."')
+    p.add_argument(
+        "--another-machine",
+        action="store_true",
+        help="the line was cited on another machine (or with other pymc/pytensor/numba/numpy versions): do not "
+        "require bit-identical draws, only agreement within Monte Carlo error",
+    )
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="do not say what the refit is doing")
     p.set_defaults(func=cmd_verify)
     p = sub.add_parser("compare", help="fit two prior (or evidence) versions with the same seed, side by side")
-    p.add_argument("a")
-    p.add_argument("b")
+    p.add_argument("a", help="the first prior set (or evidence set), NAME@VERSION")
+    p.add_argument("b", help="the second set of the same kind, NAME@VERSION")
     _add_fit_args(p)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print one JSON object (both reports)")
     p.set_defaults(func=cmd_compare)
     p = sub.add_parser("priors", help="list, show, diff, draft, validate, release or deprecate prior sets")
     psub = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
@@ -427,9 +552,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_priors)
     p = sub.add_parser("evidence", help="list, show or validate evidence sets")
     esub = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
-    esub.add_parser("list")
-    esub.add_parser("show").add_argument("ref")
-    esub.add_parser("validate").add_argument("file")
+    esub.add_parser("list", help="every released evidence set, with its hash")
+    esub.add_parser("show", help="one evidence set's rows and their role in the likelihood").add_argument(
+        "ref", help="NAME@VERSION, NAME (its latest release) or a file"
+    )
+    esub.add_parser("validate", help="check an evidence file by the rules of a fit").add_argument(
+        "file", help="the evidence file (TOML)"
+    )
     p.set_defaults(func=cmd_evidence)
     from riskmodel.cli.sensitivity import add_sensitivity_parser
 
@@ -437,11 +566,20 @@ def build_parser() -> argparse.ArgumentParser:
     from riskmodel.cli.cache import add_cache_parser
 
     add_cache_parser(sub)
+    from riskmodel.cli.forecast import add_forecast_parser, add_pool_parser
+
+    add_forecast_parser(sub, _add_fit_args)
+    add_pool_parser(sub, _add_fit_args)
+    from riskmodel.cli.explain import add_explain_parser
+
+    add_explain_parser(sub, _add_fit_args)
     return parser
 
 
 #: Exit code after Ctrl-C (the shell convention for SIGINT).
 EXIT_INTERRUPTED = 130
+#: Exit code when the reader of the output closed it early (the shell convention for SIGPIPE).
+EXIT_BROKEN_PIPE = 141
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -456,6 +594,12 @@ def main(argv: list[str] | None = None) -> int:
         # nothing is written before a fit has finished: the fit store and releases are written only after it
         print("riskmodel: interrupted; nothing was written", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # the reader closed the output (`riskmodel priors show ... | head`): stop quietly, as other tools do
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,17 +1,20 @@
 """Verification of a citation: refit from the cited files and check everything the line claims.
 
-Before any refit, the cited releases must exist and their registered hashes must start with the cited ones (a
-mismatch fails at once, naming the file). The refit uses exactly what the line names: the prior release, the
-evidence release and its subset (rows switched off, capability sources), the system, seed, chains, draws and tune.
-Then, separately:
+Before any refit, the cited releases must exist (an unknown one is bad input) and their registered hashes must start
+with the cited ones: a mismatch does not verify, at once and without refitting, naming the file. The refit uses
+exactly what the line names: the prior release, the evidence release and its subset (rows switched off, capability
+sources), the system, seed, chains, draws and tune. Then, separately:
 
-- the numbers: each cited value must lie within 3 Monte Carlo standard errors (of the mean, or of the 5%/95%
-  quantile) plus half a unit of its last cited digit of the refit's;
-- the health: a line without ``| diagnostics FAILED`` fails when the refit fails its health checks, and a line with
-  it fails when the refit passes them (the suffix is part of what is cited);
 - the draws: when the cited riskmodel and sampler versions are the installed ones, the refit's draws must hash to the
-  cited sha256 (bit identity is expected on the same versions, ``docs/reproducibility.md``); with other versions only
-  agreement within Monte Carlo error can hold, and the result says so.
+  cited sha256 (bit identity is expected on the same versions and machine, ``docs/reproducibility.md``); with other
+  versions (or ``require_bits=False``, a citation made on another machine) only agreement within Monte Carlo error
+  can hold, and the result says so;
+- the numbers: when the refit's draws are bit-identical to the cited ones, the cited numbers are functions of those
+  very draws, so each must be the refit's value rounded to its cited digits (half a unit of the last digit); otherwise
+  each must lie within 3 Monte Carlo standard errors (of the mean, or of the 5%/95% quantile) plus half a unit of its
+  last cited digit of the refit's;
+- the health: a line without ``| diagnostics FAILED`` fails when the refit fails its health checks, and a line with
+  it fails when the refit passes them (the suffix is part of what is cited).
 """
 
 from __future__ import annotations
@@ -23,27 +26,29 @@ import numpy as np
 from riskmodel.data.evidence import evidence_store, load_evidence
 from riskmodel.data.priors import MODEL_VERSION, prior_store
 from riskmodel.errors import CitationError, RiskmodelError
-from riskmodel.results.citation import Citation, parse_citation
+from riskmodel.model.summaries import summarize
+from riskmodel.results.citation import Citation, fmt, parse_citation
 from riskmodel.results.result import fit
 from riskmodel.versions import package_version, sampler_version
 
-__all__ = ["Verification", "check_cited_files", "verify"]
+__all__ = ["Verification", "check_cited_files", "cited_file_differences", "verify"]
 
 
 @dataclass(frozen=True)
 class Verification:
-    """Outcome of :func:`verify`: whether the refit matches, what was checked, and what differs."""
+    """Outcome of :func:`verify`: whether the citation holds, what was checked, and what differs."""
 
     matches: bool
     method: str
     differences: tuple[str, ...]
+    #: The refit's own citation line ("" when verify failed before refitting: a cited file differs).
     refit_line: str
     warnings: tuple[str, ...] = ()
-    #: Whether the refit's draws hash to the cited sha256.
+    #: Whether the refit's draws hash to the cited sha256 (None: no refit).
     bit_identical: bool | None = None
-    #: Whether the refit passed its health checks.
-    healthy: bool = True
-    #: Whether bit identity was required (same riskmodel and sampler versions as cited).
+    #: Whether the refit passed its health checks (None: no refit).
+    healthy: bool | None = None
+    #: Whether bit identity was required (same riskmodel and sampler versions as cited, and not waived).
     bits_required: bool = False
 
 
@@ -54,8 +59,8 @@ def _rounding(text: str) -> float:
     return 0.5 * 10.0 ** (-decimals + (int(exponent) if exponent else 0))
 
 
-def check_cited_files(cit: Citation) -> None:
-    """Fail at once, naming the file, when a cited release is unknown or its hash is not the cited one."""
+def _check_model_and_sampler(cit: Citation) -> None:
+    """Refuse a citation this version cannot rerun: another model, or another sampler."""
     if cit.model != MODEL_VERSION:
         raise CitationError(
             f"a citation of model {cit.model} (riskmodel {cit.package}): this riskmodel fits model {MODEL_VERSION}; "
@@ -64,6 +69,11 @@ def check_cited_files(cit: Citation) -> None:
         )
     if cit.sampler != "nutpie":
         raise CitationError(f"sampler {cit.sampler!r} is not one this version can rerun (nutpie)", field="citation")
+
+
+def _file_mismatches(cit: Citation) -> list[CitationError]:
+    """One error per cited release whose registered sha256 does not start with the cited prefix."""
+    out = []
     for kind, store, ref, sha in (
         ("priors", prior_store(), cit.priors, cit.priors_sha),
         ("evidence", evidence_store(), cit.evidence, cit.evidence_sha),
@@ -73,19 +83,65 @@ def check_cited_files(cit: Citation) -> None:
         except RiskmodelError as exc:
             raise CitationError(f"cites an unknown release ({exc.reason})", field=f"citation.{kind}") from None
         if not rel.sha256.startswith(sha):
-            raise CitationError(
-                f"cites sha256:{sha} but the release {ref} is sha256:{rel.sha256[: len(sha)]}",
-                file=str(store.root / rel.path),
-                field=f"citation.{kind}",
+            out.append(
+                CitationError(
+                    f"cites sha256:{sha} but the release {ref} is sha256:{rel.sha256[: len(sha)]}",
+                    file=str(store.root / rel.path),
+                    field=f"citation.{kind}",
+                )
             )
+    return out
 
 
-def verify(line: str, *, progress: bool = False) -> Verification:
-    """Refit from the files a citation names and check that everything it claims holds (module docstring)."""
+def cited_file_differences(cit: Citation) -> tuple[str, ...]:
+    """One line per cited release whose registered hash is not the cited one, naming the file (empty: all match).
+
+    Raises :class:`CitationError` for a citation that cannot be checked at all: another model or sampler, or a
+    release that does not exist.
+    """
+    _check_model_and_sampler(cit)
+    return tuple(e.line() for e in _file_mismatches(cit))
+
+
+def check_cited_files(cit: Citation) -> None:
+    """Fail at once, naming the file, when a cited release is unknown or its hash is not the cited one."""
+    _check_model_and_sampler(cit)
+    bad = _file_mismatches(cit)
+    if bad:
+        raise bad[0]
+
+
+def verify(line: str, *, progress: bool = False, require_bits: bool | None = None) -> Verification:
+    """Refit from the files a citation names and check that everything it claims holds (module docstring).
+
+    Parameters
+    ----------
+    line
+        The citation line.
+    progress
+        Say on stderr what the refit is doing.
+    require_bits
+        Whether the refit's draws must hash to the cited sha256. ``None`` (the default): required exactly when the
+        cited riskmodel and nutpie versions are the installed ones. ``False``: the citation was made on another
+        machine (or with other versions of pymc, pytensor, numba or numpy, which the line does not name), so only
+        agreement within Monte Carlo error is checked; the result says so.
+    """
+    from riskmodel.forecast.pool import is_pool_citation, verify_pool
+
+    if is_pool_citation(line):  # a linear pool of several fits: riskmodel.forecast.pool verifies it
+        return verify_pool(line, progress=progress, require_bits=require_bits)
     from arviz_stats.base import array_stats
 
     cit = parse_citation(line)
-    check_cited_files(cit)
+    file_diffs = cited_file_differences(cit)
+    if file_diffs:
+        return Verification(
+            False,
+            "files checked against their registered hashes before any refit: a cited file differs, so nothing "
+            "was refitted",
+            file_diffs,
+            "",
+        )
     evidence = load_evidence(cit.evidence)
     try:
         if cit.without:
@@ -96,13 +152,22 @@ def verify(line: str, *, progress: bool = False) -> Verification:
         raise CitationError(f"names an evidence subset that does not exist ({exc.reason})", field="citation") from None
     notes = []
     same_versions = cit.sampler_version == sampler_version() and cit.package == package_version()
+    bits_required = same_versions if require_bits is None else bool(require_bits)
     if cit.sampler_version != sampler_version():
         notes.append(
             f"cited with nutpie {cit.sampler_version}, refit with nutpie {sampler_version()}: different draws are "
             "expected; only agreement within Monte Carlo error can hold"
         )
     if cit.package != package_version():
-        notes.append(f"cited with riskmodel {cit.package}, refit with riskmodel {package_version()}")
+        notes.append(
+            f"cited with riskmodel {cit.package}, refit with riskmodel {package_version()}: bit identity of the "
+            "draws is not required, only agreement within Monte Carlo error"
+        )
+    if same_versions and not bits_required:
+        notes.append(
+            "bit identity not required (a citation made on another machine): only agreement within Monte Carlo "
+            "error is checked"
+        )
     result = fit(
         cit.priors,
         evidence,
@@ -115,42 +180,57 @@ def verify(line: str, *, progress: bool = False) -> Verification:
         cache=False,  # verify never trusts the fit store: refitting is its point
     )
     diffs = []
-    pw = np.asarray(result.quantities["p_worst_case"].sel(system=cit.system)).reshape(cit.chains, cit.draws)
-    new = {"mean": float(pw.mean()), "lower": float(np.quantile(pw, 0.05)), "upper": float(np.quantile(pw, 0.95))}
-    mcse = {
-        "mean": float(array_stats.mcse(pw, chain_axis=0, draw_axis=1, method="mean")),
-        "lower": float(array_stats.mcse(pw, chain_axis=0, draw_axis=1, method="quantile", prob=0.05)),
-        "upper": float(array_stats.mcse(pw, chain_axis=0, draw_axis=1, method="quantile", prob=0.95)),
-    }
-    for key, text in (("mean", cit.mean_text), ("lower", cit.lower_text), ("upper", cit.upper_text)):
-        cited = getattr(cit, key)
-        tol = 3 * (mcse[key] if np.isfinite(mcse[key]) else 0.0) + _rounding(text)
-        if not abs(new[key] - cited) <= tol:
-            diffs.append(f"{key}: cited {text}, refit {new[key]:.4g} (tolerance {tol:.2g} = 3 MCSE + rounding)")
-    healthy = result.diagnostics.ok
-    if cit.unhealthy and healthy:
-        diffs.append("the line says the fit failed its health checks, but the refit passes them")
-    if not cit.unhealthy and not healthy:
-        diffs.append("the refit fails its health checks, but the line does not say 'diagnostics FAILED'")
     bit_identical = result.draws_sha256.startswith(cit.draws_sha)
     if bit_identical:
         bits = f"bit-identical: the refit's posterior draws hash to the cited sha256:{cit.draws_sha}"
-    elif same_versions:
+    elif bits_required:
         bits = (
             f"NOT bit-identical with the cited riskmodel and nutpie versions: the refit's draws hash to "
-            f"sha256:{result.draws_sha256[: len(cit.draws_sha)]}, not the cited sha256:{cit.draws_sha}"
+            f"sha256:{result.draws_sha256[: len(cit.draws_sha)]}, not the cited sha256:{cit.draws_sha} (an edited "
+            "seed, draws, chains, tune or draws hash, or a citation made on another machine: see "
+            "docs/reproducibility.md)"
         )
         diffs.append(bits)
     else:
         bits = (
             f"not bit-identical (sha256:{result.draws_sha256[: len(cit.draws_sha)]} vs the cited "
-            f"sha256:{cit.draws_sha}): expected with other versions"
+            f"sha256:{cit.draws_sha}): expected with other versions or another machine"
         )
+    pw_da = result.quantities["p_worst_case"].sel(system=cit.system)
+    s = summarize(pw_da)
+    new = {"mean": s.mean, "lower": s.lower, "upper": s.upper}
+    if bit_identical:
+        # the cited numbers are functions of these very draws: each must be the refit's value, rounded
+        for key, text in (("mean", cit.mean_text), ("lower", cit.lower_text), ("upper", cit.upper_text)):
+            if not abs(new[key] - getattr(cit, key)) <= _rounding(text) * (1 + 1e-9):
+                diffs.append(
+                    f"{key}: cited {text}, but the refit's draws are the cited ones and give {new[key]:.6g} "
+                    f"(cited as {fmt(new[key])})"
+                )
+        numbers = "numbers are the refit's, rounded (its draws are the cited ones)"
+    else:
+        pw = np.asarray(pw_da).reshape(cit.chains, cit.draws)
+        mcse = {
+            "mean": float(array_stats.mcse(pw, chain_axis=0, draw_axis=1, method="mean")),
+            "lower": float(array_stats.mcse(pw, chain_axis=0, draw_axis=1, method="quantile", prob=0.05)),
+            "upper": float(array_stats.mcse(pw, chain_axis=0, draw_axis=1, method="quantile", prob=0.95)),
+        }
+        for key, text in (("mean", cit.mean_text), ("lower", cit.lower_text), ("upper", cit.upper_text)):
+            tol = 3 * (mcse[key] if np.isfinite(mcse[key]) else 0.0) + _rounding(text)
+            if not abs(new[key] - getattr(cit, key)) <= tol:
+                diffs.append(f"{key}: cited {text}, refit {new[key]:.4g} (tolerance {tol:.2g} = 3 MCSE + rounding)")
+        numbers = "numbers within 3 MCSE + half a unit of the last cited digit"
+    healthy = result.healthy
+    if cit.unhealthy and healthy:
+        diffs.append("the line says the fit failed its health checks, but the refit passes them")
+    if not cit.unhealthy and not healthy:
+        diffs.append("the refit fails its health checks, but the line does not say 'diagnostics FAILED'")
     method = (
-        "files checked against their registered hashes; numbers within 3 MCSE + half a unit of the last cited digit; "
-        "health as cited; " + ("draws bit-identical (same versions); " if same_versions else "") + bits
+        f"files checked against their registered hashes; {numbers}; health as cited; "
+        + ("draws bit-identical required (same riskmodel and nutpie versions); " if bits_required else "")
+        + bits
     )
     warnings = tuple(notes) + tuple(f"refit: {w}" for w in result.diagnostics.warnings)
     return Verification(
-        not diffs, method, tuple(diffs), result.citation(), warnings, bit_identical, healthy, same_versions
+        not diffs, method, tuple(diffs), result.citation(), warnings, bit_identical, healthy, bits_required
     )
