@@ -188,7 +188,10 @@ def read(key: str, expected_draws_sha256: str | None, directory: str | Path | No
     if not path.is_file():
         return None
     try:
-        tree = xr.open_datatree(path, engine="netcdf4").load()
+        # load into memory and close the file now: a handle left to the garbage collector can be closed while the
+        # same file is being opened again, which crashed netCDF4 (a segfault) in a long test session
+        with xr.open_datatree(path, engine="netcdf4") as opened:
+            tree = opened.load()
         meta = json.loads(tree.attrs["riskmodel_store"])
     except Exception as exc:  # any unreadable entry is discarded, never trusted
         warnings.warn(f"discarded a corrupt stored fit {path.name} ({type(exc).__name__}); refitting", StoreWarning, 2)
