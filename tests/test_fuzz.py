@@ -442,12 +442,15 @@ def test_cli_verify_up_to_the_refit(fuzz_env, capsys, monkeypatch, line: str) ->
     monkeypatch.setattr(sampling_module, "compiled_model", refuse)
     before = snapshot(fuzz_env / "data")
     try:
-        code, _, err = _run_cli(["verify", line, "--no-progress"], capsys)
+        code, out, err = _run_cli(["verify", line, "--no-progress"], capsys)
     except _Refit:
         capsys.readouterr()  # the input passed every check up to the refit
     else:
-        _check_cli(code, err)
-        assert code == 2
+        if code == 1:  # a cited hash that does not match the release fails at once, before any refit (issue 14)
+            assert err == "" and "NOT verified" in out, (out, err)
+        else:
+            _check_cli(code, err)
+            assert code == 2
     assert snapshot(fuzz_env / "data") == before
 
 
@@ -523,3 +526,405 @@ def test_url_state(fuzz_env, params: dict[str, str]) -> None:
     for name, p in priors.parameters.items():
         for k, v in p.params.items():
             assert again[name].params[k] == pytest.approx(v, rel=1e-4), (name, k)
+
+
+# ------------------------------------------------------------------------------------------------ issue 14, item 2
+# Every input path that is checked before the expensive work: what-if observations (and their reweighting on a real
+# fit), sensitivity options, fit settings (with the memory estimate and --max-seconds), file reads of special files,
+# TOML nesting depth, and prior numbers (overflow, documented limits after elicitation, the prior predictive check).
+# Each property runs N_PATH_QUICK examples in the quick loop and N_PATH_SLOW (>= 1000) in the slow suite.
+N_PATH_QUICK = 50 * _SCALE
+N_PATH_SLOW = 1000 * _SCALE
+
+
+def _both(strategy: Any) -> Any:
+    """Make a property into two tests: ``test_X`` (quick, N_PATH_QUICK examples) and ``test_X_slow`` (N_PATH_SLOW)."""
+
+    def wrap(prop: Any) -> tuple[Any, Any]:
+        quick = settings(FUZZ, max_examples=N_PATH_QUICK)(given(strategy)(prop))
+        # (a lambda would not do: pytest.mark takes a function named "<lambda>" for an argument of the mark)
+        slow = pytest.mark.slow(settings(FUZZ, max_examples=N_PATH_SLOW)(given(strategy)(prop)))
+        return quick, slow
+
+    return wrap
+
+
+FEATURE_VALUES = st.one_of(
+    st.sampled_from(["yes", "no", "prompted", "documents", "none", "hidden", "implicit", "spelled-out", "pre-rl"]),
+    st.sampled_from(["after-rl", "maybe", "carrier-pigeon", "sideways", "", "YES", " yes"]),
+    WEIRD_STRINGS,
+)
+COUNTS = st.one_of(
+    st.integers(-3, 1200),
+    st.sampled_from([10**7, 10**7 + 1, 10**9, 10**30, 2**63, -(2**63), True, 0.5, math.nan, math.inf, "3", None]),
+)
+
+
+@st.composite
+def observations(draw: st.DrawFn) -> Any:
+    from riskmodel.data.features import Context
+    from riskmodel.interactive.whatif import Observation
+
+    ctx = Context(
+        draw(FEATURE_VALUES),
+        draw(FEATURE_VALUES),
+        draw(FEATURE_VALUES),
+        stage=draw(st.sampled_from(["pre-rl", "after-rl", "post-rl", ""])),
+        prerequisites=draw(st.sampled_from(["implicit", "spelled-out", "explicit"])),
+    )
+    system = draw(st.one_of(st.sampled_from(["claude-3-opus", "claude-3.5-sonnet", "new", "gpt-4o"]), WEIRD_STRINGS))
+    setting = draw(st.one_of(st.none(), st.sampled_from(["helpful-only", "animal-welfare", "nowhere"]), WEIRD_STRINGS))
+    return Observation(system, ctx, draw(COUNTS), draw(COUNTS), setting)
+
+
+def _prop_whatif_inputs(obs: Any) -> None:
+    """The check comes before the result is read: a one-line InputError, or an observation that is valid."""
+    from riskmodel.data.features import VOCABULARY
+    from riskmodel.errors import InputError
+    from riskmodel.interactive.whatif import MAX_EPISODES, what_if
+
+    try:
+        obs.check()
+    except InputError as exc:
+        _one_line(exc)
+        with pytest.raises(InputError):
+            what_if(None, obs)  # type: ignore[arg-type]
+        return
+    assert isinstance(obs.k, int) and isinstance(obs.n, int) and 0 <= obs.k <= obs.n <= MAX_EPISODES and obs.n >= 1
+    for feat, allowed in VOCABULARY.items():
+        assert getattr(obs.context, feat) in allowed
+
+
+test_whatif_inputs, test_whatif_inputs_slow = _both(observations())(_prop_whatif_inputs)
+
+
+@pytest.mark.slow
+@settings(FUZZ, max_examples=N_PATH_SLOW)
+@given(observations())
+def test_whatif_on_a_real_fit_slow(default_fit, obs: Any) -> None:
+    """On the default fit, without refits: a typed error, or an update whose numbers are flagged or finite."""
+    import numpy as np
+
+    from riskmodel.interactive.whatif import what_if
+
+    try:
+        r = what_if(default_fit, obs)
+    except RiskmodelError as exc:
+        _one_line(exc)
+        return
+    assert r.update.method in ("reweighted", "reweighted-unreliable")
+    assert r.exact is False and r.not_citable()
+    k = r.update.pareto_k
+    if r.update.method == "reweighted":
+        assert np.isfinite(k) and k <= 0.7 and np.all(np.isfinite(r.weights)) and abs(r.weights.sum() - 1) < 1e-9
+    else:
+        assert not r.healthy and not (np.isfinite(k) and k <= 0.7)
+
+
+SENS_INTS = st.one_of(st.integers(-5, 5000), st.sampled_from([2**31, -(2**31), 1024, 256, 3, 1, 0]))
+
+
+@st.composite
+def sensitivity_args(draw: st.DrawFn) -> Any:
+    import argparse
+
+    def mostly(valid: Any) -> Any:  # valid values half of the time, so that every later check is reached too
+        return st.one_of(valid, SENS_INTS)
+
+    return argparse.Namespace(
+        points=draw(mostly(st.integers(2, 60))),
+        n_base=draw(mostly(st.sampled_from([2, 4, 256, 1024, 4096]))),
+        workers=draw(st.one_of(st.none(), st.integers(1, 8), SENS_INTS)),
+        scheduler=None,
+        nodes=draw(mostly(st.integers(2, 200))),
+        episodes=draw(st.lists(mostly(st.integers(1, 100_000)), min_size=1, max_size=4)),
+        out=draw(st.sampled_from([None, "", "FILE", "FILE/sub", "NEW/deeper/out", "DIR", "/proc/version/x", "/"])),
+    )
+
+
+def _prop_sensitivity_args(fuzz_env: Path, args: Any) -> None:
+    """``check_args``: a one-line InputError naming the option, or None (no scheduler); it creates nothing."""
+    from riskmodel.cli.sensitivity import check_args
+
+    place = fuzz_env / "sens"
+    place.mkdir(exist_ok=True)
+    (place / "FILE").write_text("x")
+    (place / "DIR").mkdir(exist_ok=True)
+    if args.out and args.out[0] != "/":
+        args.out = str(place / args.out)
+    before = sorted(p.name for p in place.rglob("*"))
+    try:
+        assert check_args(args) is None
+    except RiskmodelError as exc:
+        _one_line(exc)
+    else:
+        assert 2 <= args.points and args.n_base >= 2 and args.n_base & (args.n_base - 1) == 0
+    assert sorted(p.name for p in place.rglob("*")) == before
+
+
+def _sens(fuzz_env: Path, args: Any) -> None:
+    _prop_sensitivity_args(fuzz_env, args)
+
+
+_sens_quick, _sens_slow = _both(sensitivity_args())(_sens)
+
+
+def test_sensitivity_options(fuzz_env) -> None:
+    _sens_quick(fuzz_env)
+
+
+@pytest.mark.slow
+def test_sensitivity_options_slow(fuzz_env) -> None:
+    _sens_slow(fuzz_env)
+
+
+SETTING_VALUES = st.one_of(
+    st.integers(-10, 3000),
+    st.sampled_from([10**6, 10**6 + 1, 10**7, 2**32, 2**32 - 1, 200_000, 50_001, 64, 65, True, 1.5, math.nan, "4"]),
+)
+
+
+@st.composite
+def fit_settings(draw: st.DrawFn) -> dict[str, Any]:
+    def mostly(valid: Any) -> Any:  # valid values half of the time, so that every later check is reached too
+        return st.one_of(valid, SETTING_VALUES)
+
+    return {
+        "seed": draw(mostly(st.integers(0, 1000))),
+        "chains": draw(mostly(st.integers(1, 8))),
+        "draws": draw(mostly(st.one_of(st.integers(10, 5000), st.sampled_from([50_000, 200_000, 10**6])))),
+        "tune": draw(mostly(st.integers(0, 2000))),
+        "max_seconds": draw(
+            st.one_of(
+                st.none(),
+                st.floats(0.001, 1e6),
+                st.floats(allow_nan=True, allow_infinity=True),
+                st.sampled_from([0, -1, 1e7, True]),
+            )
+        ),
+        "system": draw(st.one_of(st.sampled_from(["new", "claude-3-opus", "nobody"]), WEIRD_STRINGS)),
+    }
+
+
+class _Reached(Exception):
+    """The fit got past every check to the sampler."""
+
+
+def _prop_fit_settings(kwargs: dict[str, Any]) -> None:
+    """``fit`` checks settings, system, prior mass and memory before sampling: a typed error, or the sampler."""
+    from riskmodel.results import result as result_mod
+
+    real = result_mod._sample
+
+    def reached(*a: Any, **k: Any) -> Any:
+        raise _Reached
+
+    result_mod._sample = reached
+    try:
+        result_mod.fit(cache=False, **kwargs)
+    except RiskmodelError as exc:
+        _one_line(exc)
+    except _Reached:
+        c, d = kwargs["chains"], kwargs["draws"]
+        assert isinstance(c, int) and isinstance(d, int) and c * d <= result_mod.MAX_SAMPLES
+        ms = kwargs["max_seconds"]
+        assert ms is None or (math.isfinite(ms) and ms > 0)
+    finally:
+        result_mod._sample = real
+
+
+def _fit(fuzz_env: Path, kw: dict[str, Any]) -> None:
+    _prop_fit_settings(kw)
+
+
+_fit_quick, _fit_slow = _both(fit_settings())(_fit)
+
+
+def test_fit_settings(fuzz_env) -> None:
+    _fit_quick(fuzz_env)
+
+
+@pytest.mark.slow
+def test_fit_settings_slow(fuzz_env) -> None:
+    _fit_slow(fuzz_env)
+
+
+@functools.cache
+def _special_files(root: str) -> dict[str, str]:
+    """Files a loader may be pointed at: regular, empty, oversized (sparse), a directory, a FIFO, devices, links."""
+    base = Path(root) / "special"
+    base.mkdir(exist_ok=True)
+    (base / "ok.toml").write_text(PRIOR_TEXT)
+    (base / "empty.toml").write_bytes(b"")
+    with open(base / "huge.toml", "wb") as fh:
+        fh.truncate(17 * 2**20)
+    (base / "dir.toml").mkdir(exist_ok=True)
+    if not (base / "fifo.toml").exists():
+        os.mkfifo(base / "fifo.toml")
+    links = (("link.toml", base / "ok.toml"), ("dangling.toml", base / "nowhere"), ("devlink", "/dev/zero"))
+    for name, target in links:
+        if not (base / name).is_symlink():
+            os.symlink(target, base / name)
+    out = {p.name: str(p) for p in base.iterdir()}
+    return out | {"zero": "/dev/zero", "null": "/dev/null", "urandom": "/dev/urandom", "missing": str(base / "no.toml")}
+
+
+def _prop_file_reads(fuzz_env: Path, name: str, cap: int, kind: str) -> None:
+    """``read_file``: the bytes of a regular file within the cap, or one typed line (never a hang)."""
+    from riskmodel.data.registry import read_file
+
+    path = Path(_special_files(str(fuzz_env))[name])
+    try:
+        data = read_file(path, kind=kind, max_bytes=cap)
+    except RiskmodelError as exc:
+        _one_line(exc)
+        return
+    assert path.resolve().is_file() and len(data) <= cap
+
+
+_FILES = st.tuples(
+    st.sampled_from(
+        [
+            *("ok.toml", "empty.toml", "huge.toml", "dir.toml", "fifo.toml", "link.toml", "dangling.toml"),
+            *("devlink", "zero", "null", "urandom", "missing"),
+        ]
+    ),
+    st.one_of(st.integers(0, 2 * 2**20), st.just(16 * 2**20)),
+    st.sampled_from(["priors", "evidence"]),
+)
+
+
+def _files(fuzz_env: Path, t: tuple[str, int, str]) -> None:
+    _prop_file_reads(fuzz_env, *t)
+
+
+_files_quick, _files_slow = _both(_FILES)(_files)
+
+
+def test_file_reads(fuzz_env) -> None:
+    _files_quick(fuzz_env)
+
+
+@pytest.mark.slow
+def test_file_reads_slow(fuzz_env) -> None:
+    _files_slow(fuzz_env)
+
+
+@st.composite
+def nested_toml(draw: st.DrawFn) -> str:
+    """A shipped prior file with a nested value (arrays, inline tables, strings and comments holding brackets)."""
+    depth = draw(st.one_of(st.integers(0, 40), st.sampled_from([31, 32, 33, 100, 1000, 5000, 20000])))
+    opener = draw(st.sampled_from(["[", "{a = ", "[{b = "]))
+    closer = {"[": "]", "{a = ": "}", "[{b = ": "}]"}[opener]
+    core = draw(st.sampled_from(["1", '"[[[["', "'{{{'", "[]", ""]))
+    balanced = draw(st.booleans())
+    value = opener * depth + core + closer * (depth if balanced else max(depth - 1, 0))
+    where = draw(st.sampled_from(["top", "comment", "string", "param"]))
+    if where == "comment":
+        return f"# {'[' * depth}\n{PRIOR_TEXT}"
+    if where == "string":
+        return f'x = "{"[" * depth}"\n{PRIOR_TEXT}'
+    if where == "param":
+        return PRIOR_TEXT.replace('rationale = "', f'source = {value}\nrationale = "', 1)
+    return f"x = {value}\n{PRIOR_TEXT}"
+
+
+def _prop_nesting(text: str) -> None:
+    """Any nesting depth: a one-line PriorError (never a RecursionError), or a valid prior set."""
+    from riskmodel.data.priors import parse_priors
+
+    try:
+        parse_priors(text.encode("utf-8", errors="surrogatepass"), file="nested.toml")
+    except PriorError as exc:
+        _one_line(exc)
+
+
+test_toml_nesting, test_toml_nesting_slow = _both(nested_toml())(_prop_nesting)
+
+
+def test_registry_nesting_is_one_line(fuzz_env) -> None:
+    """The same bound guards registry.toml (a deep one used to kill every command)."""
+    from riskmodel.data.registry import Store
+    from riskmodel.errors import RegistryError
+
+    root = fuzz_env / "deep-registry"
+    root.mkdir(exist_ok=True)
+    for depth in (33, 5000, 50000):
+        (root / "registry.toml").write_text("x = " + "[" * depth + "]" * depth + "\n")
+        with pytest.raises(RegistryError, match="nested more than") as info:
+            Store(root, "priors").releases()
+        _one_line(info.value)
+
+
+_FAMILY_PARAM = {"Beta": "p_misaligned", "Normal": "intercept_aligned", "LogNormal": "intercept_spread"}
+_FAMILY_PARAM |= {"Gamma": "intercept_spread", "HalfNormal": "intercept_spread"}
+PRIOR_NUMBERS = st.one_of(
+    st.floats(-2000, 2000),
+    st.floats(1e-12, 1e-2),
+    st.sampled_from([1e6, 1e6 + 1, -1e6, 700.0, 701.0, 709.8, 1000.0, 1e8, 1e308, 5e-324, 0.0, -0.0, 0.01, math.nan]),
+    st.sampled_from([math.inf, -math.inf, 10**30, True, "1"]),
+)
+
+
+@st.composite
+def prior_blocks(draw: st.DrawFn) -> tuple[str, str]:
+    """One parameter's table with a random family and extreme numbers, given as params or as an interval."""
+    from riskmodel.data.distributions import FAMILIES
+
+    family = draw(st.sampled_from(sorted(_FAMILY_PARAM)))
+    if draw(st.booleans()) and family in ("Normal", "Beta"):  # closed form / cached; other families call PreliZ
+        lo, hi = sorted([draw(PRIOR_NUMBERS), draw(PRIOR_NUMBERS)], key=lambda v: (isinstance(v, str), str(v)))
+        body = f"interval90 = [{_toml_number(lo)}, {_toml_number(hi)}]"
+    else:
+        params = ", ".join(f"{p} = {_toml_number(draw(PRIOR_NUMBERS))}" for p in FAMILIES[family].params)
+        body = f"params = {{ {params} }}"
+    return _FAMILY_PARAM[family], f'distribution = "{family}"\n{body}\nrationale = "fuzzed"\n'
+
+
+def _toml_number(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return f'"{v}"'
+    if isinstance(v, float) and math.isnan(v):
+        return "nan"
+    if isinstance(v, float) and math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return repr(v)
+
+
+def _prop_prior_numbers(block: tuple[str, str]) -> None:
+    """Extreme prior numbers: a one-line PriorError (named: no OverflowError, no NaN), or finite checked numbers
+    that pass the documented limits and then pass the prior predictive check or fail it with one line."""
+    import re
+
+    import numpy as np
+
+    from riskmodel.data.distributions import _LIMIT, frozen
+    from riskmodel.model.prior import check_prior_mass
+
+    name, table = block
+    text, n = re.subn(
+        rf"(\[parameters\.{name}\]\n)(.*?)(?=\n\[)", lambda m: m.group(1) + table, PRIOR_TEXT, count=1, flags=re.S
+    )
+    assert n == 1
+    from riskmodel.data.priors import parse_priors
+
+    try:
+        ps = parse_priors(text, file="numbers.toml")
+    except PriorError as exc:
+        _one_line(exc)
+        return
+    p = ps.parameters[name]
+    assert all(math.isfinite(v) and abs(v) <= _LIMIT for v in p.params.values()), p.params
+    try:
+        check_prior_mass(ps)
+    except PriorError as exc:
+        _one_line(exc)
+        assert exc.field == f"parameters.{name}"
+        return
+    draws = np.asarray(frozen(p.distribution, p.params).rvs(size=64, random_state=1))
+    assert np.all(np.isfinite(draws))
+
+
+test_prior_numbers, test_prior_numbers_slow = _both(prior_blocks())(_prop_prior_numbers)

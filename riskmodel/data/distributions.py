@@ -41,6 +41,9 @@ FAMILIES: dict[str, Family] = {
 }
 
 _LIMIT = 1e6  # parameters beyond this are refused: they are typos, and they overflow the samplers
+#: A LogNormal's scale is exp(mu): beyond +/-700 it overflows a double (exp(709.8) is the largest), so mu is bounded
+#: there whatever the general limit says.
+LOGNORMAL_MU_LIMIT = 700.0
 
 
 def check_params(family: str, params: dict[str, Any], *, file: str | None, field: str) -> dict[str, float]:
@@ -63,6 +66,12 @@ def check_params(family: str, params: dict[str, Any], *, file: str | None, field
         if abs(v) > _LIMIT:
             raise PriorError(f"{p} must be within +/-{_LIMIT:g}, got {v!r}", file=file, field=f"{field}.{p}")
         out[p] = float(v)
+    if family == "LogNormal" and abs(out["mu"]) > LOGNORMAL_MU_LIMIT:
+        raise PriorError(
+            f"mu must be within +/-{LOGNORMAL_MU_LIMIT:g} (the scale exp(mu) overflows beyond), got {out['mu']!r}",
+            file=file,
+            field=f"{field}.mu",
+        )
     return out
 
 
@@ -83,7 +92,11 @@ def _frozen(family: str, items: tuple[tuple[str, float], ...]) -> Any:
     if family == "HalfNormal":
         return stats.halfnorm(scale=params["sigma"])
     if family == "LogNormal":
-        return stats.lognorm(s=params["sigma"], scale=math.exp(params["mu"]))
+        try:
+            scale = math.exp(params["mu"])
+        except OverflowError:
+            raise PriorError(f"LogNormal mu = {params['mu']!r} overflows exp(mu)", field="mu") from None
+        return stats.lognorm(s=params["sigma"], scale=scale)
     if family == "Gamma":
         return stats.gamma(params["alpha"], scale=1.0 / params["beta"])
     raise KeyError(family)
@@ -159,7 +172,8 @@ def elicit_interval(
         from statistics import NormalDist
 
         z = NormalDist().inv_cdf(0.5 + mass / 2)
-        return {"mu": (low + high) / 2, "sigma": (high - low) / (2 * z)}
+        # the documented limits hold for elicited parameters too (a wide interval could give sigma beyond them)
+        return check_params(family, {"mu": (low + high) / 2, "sigma": (high - low) / (2 * z)}, file=file, field=field)
 
     key = f"{family}|{low!r}|{high!r}|{mass!r}|preliz {_preliz_version()}"
     cache = _read_cache()

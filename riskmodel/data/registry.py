@@ -69,7 +69,7 @@ def data_root() -> Path:
     env = os.environ.get("RISKMODEL_DATA")
     if env:
         return Path(env)
-    here = Path(__file__).resolve().parent.parent
+    here = Path(__file__).resolve().parents[2]  # riskmodel/data/registry.py -> the checkout
     if (here / "priors" / REGISTRY_FILE).is_file():
         return here
     return Path.cwd()

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-__all__ = ["ESS_MIN", "HEADLINE_MCSE_MAX", "R_HAT_MAX", "Diagnostics", "diagnose", "with_headlines"]
+__all__ = ["ESS_MIN", "HEADLINE_MCSE_MAX", "R_HAT_MAX", "Diagnostics", "diagnose", "fmt_vs", "with_headlines"]
 
 R_HAT_MAX = 1.01
 ESS_MIN = 400
@@ -41,8 +41,10 @@ class Diagnostics:
 
     @property
     def ok(self) -> bool:
-        """Whether every check passed."""
-        return not self.warnings
+        """Whether every check passed: no warning, every diagnostic and headline number finite (NaN never passes)."""
+        finite = all(math.isfinite(x) for x in (self.max_r_hat, self.min_ess_bulk, self.min_ess_tail))
+        heads = all(math.isfinite(v) and math.isfinite(s) for v, s, _ in self.headline_mcse.values())
+        return not self.warnings and finite and heads
 
     @property
     def max_relative_mcse(self) -> float:
@@ -93,9 +95,20 @@ class Diagnostics:
         }
 
 
-def _fmt(x: float) -> str:
-    """Enough digits that a value just past a threshold never prints as equal to it."""
-    return f"{x:.4g}"
+def fmt_vs(x: float | None, threshold: float) -> str:
+    """``x`` with enough significant digits (at least three) that it compares with ``threshold`` as ``x`` does.
+
+    A value just past a threshold then never prints as equal to it: r_hat 1.0104 against 1.01 prints as ``1.0104``,
+    not ``1.01``; an ESS of 399.6 against 400 prints as ``399.6``, not ``400``.
+    """
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    for digits in range(3, 18):
+        text = f"{x:.{digits}g}"
+        y = float(text)
+        if (y > threshold) == (x > threshold) and (y < threshold) == (x < threshold):
+            return text
+    return repr(x)  # pragma: no cover - 17 significant digits always round-trip
 
 
 def diagnose(trace: xr.DataTree, var_names: list[str], *, expected_draws: int | None = None) -> Diagnostics:
@@ -132,20 +145,35 @@ def diagnose(trace: xr.DataTree, var_names: list[str], *, expected_draws: int | 
     if not math.isfinite(max_rhat):
         warns.append("r_hat could not be computed (too few draws, or non-finite draws): the fit cannot be trusted.")
     elif max_rhat > R_HAT_MAX:
-        warns.append(f"max r_hat {_fmt(max_rhat)} > {R_HAT_MAX}: chains disagree; run more draws or check the priors.")
+        warns.append(
+            f"max r_hat {fmt_vs(max_rhat, R_HAT_MAX)} > {R_HAT_MAX}: chains disagree; "
+            "run more draws or check the priors."
+        )
     ess = min(min_b, min_t)
     if not math.isfinite(ess):
         warns.append("the effective sample size could not be computed: the fit cannot be trusted.")
     elif ess < ESS_MIN:
         warns.append(
-            f"smallest effective sample size {ess:.0f} < {ESS_MIN}: Monte Carlo error is large; run more draws."
+            f"smallest effective sample size {fmt_vs(ess, ESS_MIN)} < {ESS_MIN}: Monte Carlo error is large; "
+            "run more draws."
         )
     return Diagnostics(div, max_rhat, min_b, min_t, tuple(warns))
 
 
-def with_headlines(diag: Diagnostics, headlines: dict[str, tuple[float, float, float]]) -> Diagnostics:
-    """``diag`` with the Monte Carlo error of each headline number checked (value, MCSE, ESS of the mean)."""
+def with_headlines(
+    diag: Diagnostics, headlines: dict[str, tuple[float, float, float]], nonfinite: list[str] | None = None
+) -> Diagnostics:
+    """``diag`` with the Monte Carlo error of each headline number checked (value, MCSE, ESS of the mean).
+
+    ``nonfinite`` names reported quantities that hold NaN or infinite draws: each is a failure (a number computed from
+    them could be anything), named in one warning.
+    """
     warns = list(diag.warnings)
+    if nonfinite:
+        more = f" (and {len(nonfinite) - 1} more)" if len(nonfinite) > 1 else ""
+        warns.append(
+            f"non-finite values of {nonfinite[0]}{more}: the reported numbers are not trustworthy; check the priors."
+        )
     failed = []
     for name, (value, mcse, _) in headlines.items():
         if not (math.isfinite(value) and math.isfinite(mcse)):

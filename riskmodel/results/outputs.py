@@ -124,6 +124,13 @@ def add_fit_arguments(p: argparse.ArgumentParser, *, out: bool = False) -> None:
     p.add_argument(
         "--no-cache", dest="cache", action="store_false", help="always sample; do not read or write the fit store"
     )
+    p.add_argument(
+        "--max-seconds",
+        dest="max_seconds",
+        type=float,
+        default=None,
+        help="stop sampling after this many seconds: the fit is then flagged (never healthy) and not stored",
+    )
     if out:
         p.add_argument("--out", default=None, help="output folder (default: analyses/output/<name>/)")
 
@@ -150,6 +157,7 @@ def fit_from_args(args: argparse.Namespace, *, progress: bool = False) -> FitRes
         progress=progress,
         cache=getattr(args, "cache", True),
         cache_dir=getattr(args, "cache_dir", None),
+        max_seconds=getattr(args, "max_seconds", None),
     )
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import sys
+import time
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
@@ -24,7 +26,7 @@ from riskmodel.data.priors import MODEL_VERSION, PriorSet, load_priors
 from riskmodel.data.registry import DEFAULT_EVIDENCE, DEFAULT_PRIORS
 from riskmodel.errors import FitError, InputError
 from riskmodel.model.diagnostics import Diagnostics, diagnose, with_headlines
-from riskmodel.model.prior import draw_prior, generated
+from riskmodel.model.prior import check_prior_mass, draw_prior, generated
 from riskmodel.model.quantities import worst_case
 from riskmodel.model.spec import NEW_SYSTEM, ModelData, PatternLayout, model_data
 from riskmodel.model.summaries import mcse_of_means
@@ -89,7 +91,13 @@ class FitResult:
 
     @property
     def healthy(self) -> bool:
-        """Whether the sampler passed every health check (a fit that did not is flagged wherever it is shown)."""
+        """Whether the sampler passed every health check (a fit that did not is flagged wherever it is shown).
+
+        A fast update whose importance weights are unreliable (``reweighted-unreliable``, a Pareto k above the limit
+        or NaN) is never healthy, whatever its base fit's diagnostics say.
+        """
+        if self.update is not None and getattr(self.update, "method", "") == "reweighted-unreliable":
+            return False
         return self.diagnostics.ok
 
     @cached_property
@@ -191,6 +199,9 @@ class FitResult:
         """Why these numbers cannot be cited (empty when they can): a fast update, or files that are not released."""
         if not self.exact:
             return "these numbers come from a fast update of a cached fit: fit exactly to cite them"
+        got = int(self.posterior_draws.sizes.get("draw", 0))
+        if got != self.draws:
+            return f"the fit is incomplete ({got} of {self.draws} draws per chain; stopped early): fit it to the end"
         if not self.priors.released:
             return "the prior set is not a release: release it (riskmodel priors release FILE) to cite it"
         if not self.evidence.released:
@@ -248,19 +259,74 @@ class FitResult:
 
 #: Largest number of draws x chains a fit accepts (the memory of the generated copies grows with it).
 MAX_SAMPLES = 200_000
+#: Bytes a fit holds per (chain, draw) and per system of the model: the posterior, the generated copies and the
+#: worst-case quantities with their intermediates. Measured: the peak resident memory of a fit of the default priors
+#: and evidence (33 systems) with its report grew from 832 MiB (2 x 500 draws) to 992 MiB (2 x 4000 draws), 24 KB per
+#: sample or 720 bytes per sample and system; twice that, for safety.
+BYTES_PER_SAMPLE_SYSTEM = 1_500
+#: Memory besides the draws: the interpreter, PyMC, the compiled model and the prior draws (about 810 MiB measured).
+BASE_BYTES = 2**30
 
 
-def _check_settings(seed: int, chains: int, draws: int, tune: int) -> None:
+def memory_limit() -> int:
+    """Bytes a fit may use: ``RISKMODEL_MAX_MEMORY`` (bytes) when set, else 80% of the memory available now."""
+    env = os.environ.get("RISKMODEL_MAX_MEMORY", "").strip()
+    if env:
+        try:
+            value = int(float(env))
+        except ValueError:
+            raise InputError(f"must be a number of bytes, got {env!r}", field="RISKMODEL_MAX_MEMORY") from None
+        if value <= 0:
+            raise InputError(f"must be a positive number of bytes, got {env!r}", field="RISKMODEL_MAX_MEMORY")
+        return value
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(0.8 * int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 8 * 2**30  # unknown: assume a small machine
+
+
+def memory_estimate(chains: int, draws: int, systems: int) -> int:
+    """Estimated peak bytes of a fit of ``chains`` x ``draws`` with ``systems`` systems (see the constants)."""
+    return BASE_BYTES + chains * draws * max(systems, 1) * BYTES_PER_SAMPLE_SYSTEM
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.1f} GiB"
+
+
+def check_memory(chains: int, draws: int, systems: int) -> None:
+    """Refuse, before sampling, a fit whose estimated memory exceeds :func:`memory_limit` (one line, both numbers)."""
+    need, limit = memory_estimate(chains, draws, systems), memory_limit()
+    if need > limit:
+        raise InputError(
+            f"a fit of {chains} chains x {draws} draws with {systems} systems needs about {_gib(need)}, more than the "
+            f"{_gib(limit)} available (RISKMODEL_MAX_MEMORY or 80% of free memory); use fewer draws or chains",
+            field="draws",
+        )
+
+
+def _check_settings(seed: int, chains: int, draws: int, tune: int, max_seconds: float | None = None) -> None:
     limits = (("seed", seed, 0, 2**32 - 1), ("chains", chains, 1, 64), ("draws", draws, 10, 10**6))
     for name, value, lo, hi in (*limits, ("tune", tune, 0, 10**6)):
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
             raise InputError(f"must be a whole number from {lo} to {hi}, got {value!r}", field=name)
     if chains * draws > MAX_SAMPLES:
         raise InputError(
-            f"chains x draws = {chains * draws} exceeds {MAX_SAMPLES} (the generated draws would need about "
-            f"{chains * draws * 8 * 40 * 8 * 4 / 2**30:.1f} GiB); use fewer draws",
+            f"chains x draws = {chains * draws} exceeds {MAX_SAMPLES} (with the default evidence the draws would need "
+            f"about {_gib(memory_estimate(chains, draws, 33))}); use fewer draws",
             field="draws",
         )
+    if max_seconds is not None and (
+        isinstance(max_seconds, bool)
+        or not isinstance(max_seconds, int | float)
+        or not math.isfinite(max_seconds)
+        or not 0 < max_seconds <= 10**6
+    ):
+        raise InputError(f"must be a number of seconds in (0, 1e6], got {max_seconds!r}", field="max-seconds")
 
 
 def fit_settings(ps: PriorSet, ev: EvidenceSet, seed: int, chains: int, draws: int, tune: int) -> dict[str, Any]:
@@ -307,6 +373,8 @@ def fit(
     cores: int | None = None,
     cache: bool = True,
     cache_dir: str | None = None,
+    max_seconds: float | None = None,
+    check_priors: bool = True,
 ) -> FitResult:
     """Fit the model to an evidence set under a prior set and return the result with diagnostics and provenance.
 
@@ -324,13 +392,25 @@ def fit(
     cache, cache_dir
         Read the fit from the fit store when it holds this key, and store it after fitting
         (:mod:`riskmodel.results.store`); ``cache=False`` always samples.
+    max_seconds
+        Stop sampling after this many seconds (compiling not included): the result then holds the draws made so far,
+        is flagged (never healthy, never stored); stopped during tuning, the fit is a :class:`FitError`.
+    check_priors
+        Refuse, before any MCMC, a prior set that puts most of a parameter's mass on degenerate values
+        (:func:`riskmodel.model.prior.check_prior_mass`).
+
+    Every input is checked before sampling: settings, files, the prior predictive check and the memory the draws
+    would need (:func:`check_memory`). Ctrl-C stops the sampler and raises ``KeyboardInterrupt``; nothing is written.
     """
-    _check_settings(seed, chains, draws, tune)
+    _check_settings(seed, chains, draws, tune, max_seconds)
     ps = load_priors(priors)
     ev = load_evidence(evidence)
     data = model_data(ps, ev)
     if system not in data.coords["system"]:
         raise InputError(f"unknown system {system!r} (known: {', '.join(data.coords['system'])})", field="system")
+    if check_priors:
+        check_prior_mass(ps, data)
+    check_memory(chains, draws, len(data.coords["system"]))
     settings = fit_settings(ps, ev, seed, chains, draws, tune)
     if cache:
         from riskmodel.results import store
@@ -344,14 +424,20 @@ def fit(
                 _stage(progress, "read the fit from the fit store")
                 return replace(result, store_key=key, cache_dir=cache_dir)
             store.discard(key, "its draws do not hash to the recorded sha256 (corrupt or truncated)", cache_dir)
-    trace = _sample(data, seed, chains, draws, tune, progress, cores)
+    trace, stopped = _sample(data, seed, chains, draws, tune, progress, cores, max_seconds)
     _stage(progress, "checking sampler health")
     # the sampled variables: every deterministic is a function of them (and constant ones have no r_hat)
     sampled = [v for v in trace["posterior"].data_vars if v.endswith("_block") or v in ("pattern_raw", "competence")]
     diagnostics = diagnose(trace, sampled, expected_draws=draws)
+    if stopped:
+        diagnostics = replace(
+            diagnostics,
+            warnings=(f"stopped after --max-seconds {max_seconds:g}: the fit is incomplete.", *diagnostics.warnings),
+        )
     result = _assemble(trace, diagnostics, ps, ev, data, system, settings)
-    result.diagnostics = with_headlines(diagnostics, headline_errors(result))
-    if cache:
+    result.diagnostics = with_headlines(diagnostics, headline_errors(result), nonfinite_quantities(result))
+    complete = not stopped and int(trace["posterior"].sizes.get("draw", 0)) == draws
+    if cache and complete:  # an incomplete fit is never stored: the next fit samples again
         kept = xr.DataTree.from_dict(
             {"posterior": trace["posterior"].to_dataset(), "sample_stats": trace["sample_stats"].to_dataset()}
         )
@@ -365,10 +451,37 @@ def fit(
     return result
 
 
-def _sample(data: ModelData, seed: int, chains: int, draws: int, tune: int, progress: bool, cores: int | None) -> Any:
-    """Run NUTS on the (cached) compiled model; every sampler failure becomes one :class:`FitError` line."""
+def _finished(sampler: Any) -> bool:
+    """Whether a background nutpie sampler is done (nutpie 0.16 raises ``TimeoutError`` while it is not)."""
+    try:
+        return bool(sampler.is_finished)
+    except TimeoutError:
+        return False
+
+
+#: How often the sampler is polled for completion, Ctrl-C and ``max_seconds`` (seconds).
+_POLL = 0.05
+
+
+def _sample(
+    data: ModelData,
+    seed: int,
+    chains: int,
+    draws: int,
+    tune: int,
+    progress: bool,
+    cores: int | None,
+    max_seconds: float | None = None,
+) -> tuple[Any, bool]:
+    """Run NUTS on the (cached) compiled model; returns the trace and whether ``max_seconds`` stopped it.
+
+    The sampler runs in the background and is polled, so that Ctrl-C reaches Python: it cancels the sampler and
+    re-raises ``KeyboardInterrupt`` (nutpie's own handler would return the partial trace as if it were complete).
+    Every sampler failure becomes one :class:`FitError` line.
+    """
     from riskmodel.model import sampling
 
+    sampler = None
     try:
         if not sampling.is_compiled(data):
             _stage(progress, "compiling the model (once per model structure and process; minutes on a first run)")
@@ -376,7 +489,8 @@ def _sample(data: ModelData, seed: int, chains: int, draws: int, tune: int, prog
         _stage(progress, f"sampling {chains} chains x {tune} tuning + {draws} draws")
         import nutpie
 
-        trace = nutpie.sample(
+        started = time.monotonic()
+        sampler = nutpie.sample(
             compiled,
             draws=draws,
             tune=tune,
@@ -386,12 +500,32 @@ def _sample(data: ModelData, seed: int, chains: int, draws: int, tune: int, prog
             progress_bar=progress and sys.stderr.isatty(),
             target_accept=TARGET_ACCEPT,
             adaptation=ADAPTATION,
+            blocking=False,
         )
+        stopped = False
+        while not _finished(sampler):
+            if max_seconds is not None and time.monotonic() - started > max_seconds:
+                stopped = True
+                break
+            time.sleep(_POLL)
+        trace = sampler.abort() if stopped else sampler.wait()
+        sampler = None
     except KeyboardInterrupt:
+        if sampler is not None:
+            sampler.cancel()
         raise
     except Exception as exc:
+        if sampler is not None:
+            sampler.cancel()
         raise FitError(f"the sampler failed: {_first_line(exc)}", field="sampler") from exc
-    return trace
+    got = int(trace["posterior"].sizes.get("draw", 0)) if "posterior" in trace else 0
+    if stopped and got < 2:
+        raise FitError(
+            f"stopped by --max-seconds {max_seconds:g} before the first draws (still tuning): no result; "
+            "nothing was written",
+            field="max-seconds",
+        )
+    return trace, stopped
 
 
 def _assemble(
@@ -410,6 +544,14 @@ def _assemble(
     posterior = data.split_blocks(post).merge(generated(data, n_chains, n_draws, seed))
     prior = draw_prior(data, seed=seed)
     return FitResult(trace, posterior, prior, ps, ev, data, system, seed, chains, draws, tune, diagnostics)
+
+
+def nonfinite_quantities(result: FitResult) -> list[str]:
+    """The worst-case quantities (posterior, then prior) that hold a NaN or infinite value in any draw."""
+    out = []
+    for label, ds in (("posterior", result.quantities), ("prior", result.prior_quantities)):
+        out += [f"{v} ({label})" for v in ds.data_vars if not np.all(np.isfinite(ds[v].values))]
+    return out
 
 
 def headline_errors(result: FitResult) -> dict[str, tuple[float, float, float]]:
