@@ -251,7 +251,7 @@ def test_version_and_the_exit_codes_in_the_top_level_help(capsys):
     ],
 )
 def test_a_number_past_a_threshold_never_prints_as_the_threshold(x, threshold, text):
-    from riskmodel.cli.main import _vs
+    from riskmodel.model.diagnostics import fmt_vs as _vs
 
     assert _vs(x, threshold) == text
 
@@ -259,7 +259,7 @@ def test_a_number_past_a_threshold_never_prints_as_the_threshold(x, threshold, t
 def test_threshold_digits_on_many_values_near_the_thresholds():
     import numpy as np
 
-    from riskmodel.cli.main import _vs
+    from riskmodel.model.diagnostics import fmt_vs as _vs
 
     rng = np.random.default_rng(0)
     for threshold in (1.01, 400.0):
@@ -315,3 +315,31 @@ def test_a_closed_output_pipe_stops_quietly():
     )
     os.close(write_end)
     assert proc.returncode == main_module.EXIT_BROKEN_PIPE and proc.stderr == "", proc.stderr
+
+
+def test_the_health_warnings_print_a_failed_threshold_with_enough_digits():
+    """diagnose()'s own warnings (what run, the app and verify print) never print r_hat 1.0104 as '1.01 > 1.01'."""
+    import numpy as np
+    import xarray as xr
+
+    from riskmodel.model.diagnostics import diagnose
+
+    base = np.random.default_rng(1).normal(0, 1, (2, 400))
+
+    def fit_with_shift(shift: float):
+        a = base.copy()
+        a[1] += shift  # chains that disagree a little more with every step
+        tree = xr.DataTree.from_dict(
+            {
+                "posterior": xr.Dataset({"x_block": (("chain", "draw"), a)}),
+                "sample_stats": xr.Dataset({"diverging": (("chain", "draw"), np.zeros((2, 400), bool))}),
+            }
+        )
+        return diagnose(tree, ["x_block"])
+
+    # the first shift whose r_hat is just past the threshold (below 1.0105, so 3 digits would print "1.01")
+    d = next(d for d in map(fit_with_shift, np.linspace(0.0, 0.6, 601)) if d.max_r_hat > 1.01)
+    assert d.max_r_hat < 1.0105
+    line = next(w for w in d.warnings if "r_hat" in w)
+    printed = line.split("max r_hat ")[1].split(" ")[0]
+    assert float(printed) > 1.01, line

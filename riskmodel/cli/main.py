@@ -37,22 +37,6 @@ def _num(x: float | None) -> str:
     return f"{x:.3g}"
 
 
-def _vs(x: float | None, threshold: float) -> str:
-    """``x`` with enough significant digits (at least three) that it compares with ``threshold`` as ``x`` does.
-
-    A value just past a threshold then never prints as equal to it: r_hat 1.0104 against 1.01 prints as ``1.0104``,
-    not ``1.01``; an ESS of 399.6 against 400 prints as ``399.6``, not ``400``.
-    """
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "n/a"
-    for digits in range(3, 18):
-        text = f"{x:.{digits}g}"
-        y = float(text)
-        if (y > threshold) == (x > threshold) and (y < threshold) == (x < threshold):
-            return text
-    return repr(x)  # pragma: no cover - 17 significant digits always round-trip
-
-
 def _interval(d: dict[str, Any]) -> str:
     """``mean [lower, upper]`` (brackets and a comma: a dash between numbers reads as a minus sign)."""
     text = f"{_num(d['mean'])} [{_num(d['lower'])}, {_num(d['upper'])}]"
@@ -138,12 +122,12 @@ def _print_report(rep: dict[str, Any]) -> None:
         "(see --json for the list with reasons)"
     )
     diag = rep["diagnostics"]
-    from riskmodel.model.diagnostics import ESS_MIN, R_HAT_MAX
+    from riskmodel.model.diagnostics import ESS_MIN, R_HAT_MAX, fmt_vs
 
     print(
-        f"sampler: {diag['divergences']} divergences, max r_hat {_vs(diag['max_r_hat'], R_HAT_MAX)} "
-        f"(at most {R_HAT_MAX}), min ESS bulk {_vs(diag['min_ess_bulk'], ESS_MIN)} / tail "
-        f"{_vs(diag['min_ess_tail'], ESS_MIN)} (at least {ESS_MIN}), "
+        f"sampler: {diag['divergences']} divergences, max r_hat {fmt_vs(diag['max_r_hat'], R_HAT_MAX)} "
+        f"(at most {R_HAT_MAX}), min ESS bulk {fmt_vs(diag['min_ess_bulk'], ESS_MIN)} / tail "
+        f"{fmt_vs(diag['min_ess_tail'], ESS_MIN)} (at least {ESS_MIN}), "
         f"largest headline MCSE {_num(diag['max_relative_mcse'])} of its value"
     )
     print(f"\n{rep['citation'] or 'not citable: ' + rep['not_citable']}")
@@ -578,6 +562,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: Exit code after Ctrl-C (the shell convention for SIGINT).
 EXIT_INTERRUPTED = 130
+#: What a Ctrl-C prints: fits are stored and files written only once complete, so nothing partial is left.
+INTERRUPTED_LINE = "riskmodel: interrupted; no partial fit or file was written"
 #: Exit code when the reader of the output closed it early (the shell convention for SIGPIPE).
 EXIT_BROKEN_PIPE = 141
 
@@ -592,7 +578,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         # nothing is written before a fit has finished: the fit store and releases are written only after it
-        print("riskmodel: interrupted; nothing was written", file=sys.stderr)
+        print(INTERRUPTED_LINE, file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # the reader closed the output (`riskmodel priors show ... | head`): stop quietly, as other tools do
