@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from riskmodel.cli.main import EXIT_UNHEALTHY, main
+from riskmodel.cli.main import EXIT_UNHEALTHY, INTERRUPTED_LINE, main
 from riskmodel.errors import CitationError, FitError
 from riskmodel.results.citation import parse_citation
 from riskmodel.results.verify import verify
@@ -153,7 +153,7 @@ def test_ctrl_c_during_a_fit_stops_cleanly_and_writes_nothing(tmp_path):
         if proc.returncode == 0:  # finished before the signal: nothing to test at this stage
             continue
         assert proc.returncode == 130, (stage, err)
-        assert "Traceback" not in err and err.strip().splitlines()[-1] == "riskmodel: interrupted; nothing was written"
+        assert "Traceback" not in err and err.strip().splitlines()[-1] == INTERRUPTED_LINE
         assert out == "" and "P(worst case)" not in out, stage
         assert not list((tmp_path / "store").glob("fits/*.nc"))
         interrupted.append(stage)
