@@ -300,3 +300,12 @@ def test_cli_json_and_stamped_files(one_change, tmp_path: Path, capsys: pytest.C
     text = capsys.readouterr().out
     assert f"A: {cite[('A', 'A')]}" in text and f"B: {cite[('B', 'B')]}" in text
     assert "coordination" in text and "evidence change" in text and "residual" in text
+
+
+def test_the_command_line_defaults_are_the_librarys():
+    """cli/explain.py repeats the defaults (so --help stays light); they must be the analysis module's."""
+    from riskmodel.analysis import explain as lib
+    from riskmodel.cli import explain as cli
+
+    for name in ("DEFAULT_PERMUTATIONS", "DEFAULT_SHAPLEY_SEED", "DEFAULT_MAX_REFITS"):
+        assert getattr(cli, name) == getattr(lib, name), name

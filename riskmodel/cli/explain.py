@@ -26,6 +26,12 @@ from typing import Any
 
 __all__ = ["add_explain_parser", "cmd_explain", "table_text"]
 
+# riskmodel.analysis.explain's defaults, repeated so that `riskmodel --help` does not import the analysis stack
+# (tests/test_explain.py checks they agree)
+DEFAULT_PERMUTATIONS = 64
+DEFAULT_SHAPLEY_SEED = 1
+DEFAULT_MAX_REFITS = 6
+
 
 def _signed(x: float) -> str:
     return f"{x:+.3f}"
@@ -179,8 +185,6 @@ def add_explain_parser(sub: Any, add_fit_args: Callable[[argparse.ArgumentParser
     ``add_fit_args`` (the fit options of ``run``) is not applied: the citations fix system, seed and sampler
     settings; only the fit store and progress options are offered.
     """
-    from riskmodel.analysis.explain import DEFAULT_MAX_REFITS, DEFAULT_PERMUTATIONS, DEFAULT_SHAPLEY_SEED
-
     del add_fit_args  # the citations fix every fit setting
     p = sub.add_parser(
         "explain",

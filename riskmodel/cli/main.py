@@ -17,7 +17,6 @@ import sys
 from typing import Any, NoReturn
 
 from riskmodel.errors import InputError, RiskmodelError
-from riskmodel.results.outputs import json_ready
 
 __all__ = ["main"]
 
@@ -155,6 +154,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     result = _fit_from_args(args)
     rep = result.report()
     if args.json:
+        from riskmodel.results.outputs import json_ready
+
         print(json.dumps(json_ready({"healthy": result.diagnostics.ok, **rep}), indent=2, allow_nan=False))
     else:
         _print_report(rep)
@@ -246,6 +247,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
             unhealthy.append(ref)
     code = EXIT_UNHEALTHY if unhealthy else 0
     if args.json:
+        from riskmodel.results.outputs import json_ready
+
         print(json.dumps(json_ready({args.a: reps[0], args.b: reps[1]}), indent=2, allow_nan=False))
         return code
     rows = [("quantity", args.a, args.b)]

@@ -16,13 +16,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import pandas as pd
-import xarray as xr
+from typing import TYPE_CHECKING, Any
 
 from riskmodel.errors import InputError
+
+if TYPE_CHECKING:  # numpy, pandas and xarray load only when a command runs, not for --help
+    import pandas as pd
+    import xarray as xr
 
 __all__ = ["add_sensitivity_parser", "check_args", "cmd_sensitivity", "tables"]
 
@@ -31,6 +31,9 @@ _METHOD_CHOICES = ("tornado", "psense", "sobol", "voi", "all")
 
 def tables(method: str, ds: xr.Dataset) -> dict[str, pd.DataFrame]:
     """The CSV tables of one analysis, by name."""
+    import numpy as np
+    import pandas as pd
+
     from riskmodel.analysis.sensitivity import QUANTITIES, tornado_table
 
     if method == "tornado":
@@ -66,6 +69,8 @@ def tables(method: str, ds: xr.Dataset) -> dict[str, pd.DataFrame]:
 
 
 def _fmt(x: Any, digits: int = 3) -> str:
+    import numpy as np
+
     if isinstance(x, float | np.floating):
         return "n/a" if not np.isfinite(x) else f"{x:.{digits}g}"
     return str(x)
@@ -79,6 +84,8 @@ def _print_table(df: pd.DataFrame, columns: list[str], limit: int | None = None)
 
 
 def _print(results: dict[str, xr.Dataset]) -> None:
+    import pandas as pd
+
     for method, ds in results.items():
         t = tables(method, ds)
         secs = ds.attrs.get("seconds", float("nan"))

@@ -14,12 +14,11 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-import xarray as xr
-
 from riskmodel.data.registry import DEFAULT_EVIDENCE, DEFAULT_PRIORS
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pandas and xarray only in annotations: building the CLI's parser must stay light
+    import pandas as pd
+    import xarray as xr
     from matplotlib.figure import Figure
 
     from riskmodel.results.result import FitResult
