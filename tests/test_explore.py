@@ -115,7 +115,7 @@ def test_fit_in_stages_reads_a_stored_fit_and_says_so(default_fit):
     got = explore.fit_in_stages(default_fit.priors, default_fit.evidence, said.append, seed=1, draws=1000)
     assert said[0].startswith("Reading the fit from the fit store")
     assert not any("Sampling" in s or "Compiling" in s for s in said)
-    assert got.draws_sha256 == default_fit.draws_sha256 and got.citation == default_fit.citation
+    assert got.draws_sha256 == default_fit.draws_sha256 and got.citation() == default_fit.citation()
 
 
 @pytest.mark.slow

@@ -114,13 +114,24 @@ def _racer(root: str, barrier, rounds: int, results) -> None:
     """Save a new version of baseline in each round, all racers starting together; report every outcome."""
     try:
         os.environ["RISKMODEL_DATA"] = root
-        from riskmodel.interactive.explore import release_priors
+        from riskmodel.interactive.explore import beta_from_mean_strength, release_priors
 
         base = load_priors("baseline@2.0.0")
         for r in range(rounds):
+            # a release must change something: each racer and round its own coordination prior, with its reason
+            mean = 0.1 + 0.002 * r + (os.getpid() % 97) * 1e-5
+            edited = base.with_parameter(beta_from_mean_strength(base["coordination"], mean, 20.0))
+            why = {"coordination": f"race {os.getpid()} round {r}"}
             barrier.wait(timeout=300)
             try:
-                rel = release_priors(base, f"race {os.getpid()} round {r}", name="raced")
+                rel = release_priors(
+                    edited,
+                    why["coordination"],
+                    name="raced",
+                    author=f"racer {os.getpid()}",
+                    rationales=why,
+                    parent=base,
+                )
                 results.put(("ok", rel.ref, rel.sha256))
             except RiskmodelError as exc:
                 results.put(("error", exc.line(), ""))

@@ -497,19 +497,27 @@ def test_cache_clear_then_run_refits(stored, store_copy, capsys):
 
 
 @pytest.mark.slow
-def test_verify_refits_even_when_the_store_holds_the_key(stored, store_copy):
-    """The store is made to lie: the entry under the cited key holds another seed's (self-consistent) draws.
+def test_verify_refits_even_when_the_store_holds_the_key(stored, store_copy, monkeypatch):
+    """The store holds the cited key, and ``verify`` still samples, without reading the store, bit for bit.
 
-    ``fit`` trusts the key and returns them; ``verify`` refits, so it still reproduces the cited draws bit for bit.
+    (A store cannot be made to lie about a key undetected: a stored entry's draws must hash to its recorded sha256
+    once assembled under the key's seed, so another seed's entry copied under the key is discarded and refitted.)
     """
     from riskmodel.results.verify import verify
 
     _, first = stored
-    other = fit(**{**SMALL, "seed": 42})
-    assert other.draws_sha256 != first.draws_sha256
-    shutil.copyfile(store_copy / "fits" / f"{other.store_key}.nc", store_copy / "fits" / f"{first.store_key}.nc")
-    assert fit(**SMALL).draws_sha256 == other.draws_sha256  # what reading the store would give
+    assert fit(**SMALL).draws_sha256 == first.draws_sha256  # the store answers for this key
+    reads, samples = [], []
+    real_read, real_sample = store.read, result_module._sample
+    monkeypatch.setattr(store, "read", lambda *a, **k: reads.append(a) or real_read(*a, **k))
+    monkeypatch.setattr(result_module, "_sample", lambda *a, **k: samples.append(a) or real_sample(*a, **k))
     v = verify(first.citation())
     assert v.matches, v.differences
     assert v.bit_identical is True
     assert v.refit_line == first.citation()
+    assert samples and not reads
+    # and an entry of another seed copied under the key is not believed
+    other = fit(**{**SMALL, "seed": 42})
+    shutil.copyfile(store_copy / "fits" / f"{other.store_key}.nc", store_copy / "fits" / f"{first.store_key}.nc")
+    with pytest.warns(store.StoreWarning, match="do not hash"):
+        assert fit(**SMALL).draws_sha256 == first.draws_sha256

@@ -92,3 +92,28 @@ def test_reweighting_agrees_with_an_exact_refit_on_the_augmented_evidence(defaul
     after = weighted_mean(rw.quantities["p_misaligned_pre"].sel(system="claude-3-opus"), rw.weights)
     assert after >= before - 1e-9
     assert np.isfinite(rw.update.pareto_k)
+
+
+def test_counts_in_the_named_elicitation_context_pool_into_the_existing_row():
+    """The elicitation context has a name; its counts still pool into the row with the same features (no new row,
+    so a refit reuses the compiled model)."""
+    from riskmodel.data.evidence import load_evidence
+    from riskmodel.data.priors import load_priors
+    from riskmodel.interactive.whatif import augmented_evidence
+
+    ps, ev = load_priors("baseline@2.0.0"), load_evidence("published-evals@2.0.0")
+    assert ps.elicitation.name  # the case at issue: a named context
+    row = next(
+        r
+        for r in ev.reasoning_rows()
+        if r.system == "claude-3-opus"
+        and r.setting == ps.reference_setting
+        and r.stage == "pre-rl"
+        and r.value_conflict == "yes"
+        and r.training_info == "prompted"
+        and r.scratchpad == "yes"
+    )
+    out = augmented_evidence(ev, [Observation("claude-3-opus", ps.elicitation, 12, 60)], ps.reference_setting)
+    assert len(out.rows) == len(ev.rows)
+    pooled = next(r for r in out.rows if r.id == row.id)
+    assert (pooled.k, pooled.n) == (row.k + 12, row.n + 60)

@@ -14,6 +14,7 @@ import argparse
 import json
 import math
 import sys
+import warnings
 from typing import Any, NoReturn
 
 from riskmodel.errors import InputError, RiskmodelError
@@ -571,11 +572,26 @@ INTERRUPTED_LINE = "riskmodel: interrupted; no partial fit or file was written"
 EXIT_BROKEN_PIPE = 141
 
 
+def _show_warning(
+    message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None
+):
+    """Print riskmodel's own warnings (one line each, e.g. a discarded stored fit) as ``riskmodel: warning: ...``."""
+    if category.__module__.startswith("riskmodel"):
+        print(f"riskmodel: warning: {message}", file=sys.stderr)
+    else:
+        _default_show_warning(message, category, filename, lineno, file, line)
+
+
+_default_show_warning = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; bad input exits 2 with one line, internal bugs exit 1 with a traceback."""
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args))
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return int(args.func(args))
     except RiskmodelError as exc:
         print(f"riskmodel: error: {exc.line()}", file=sys.stderr)
         return 2

@@ -143,6 +143,11 @@ def _binom_logpmf(k: np.ndarray, n: int, q: np.ndarray) -> np.ndarray:
     return log_choose + xlogy(k, q) + xlog1py(n - k, -q)
 
 
+def _features(c: Context) -> str:
+    """A context's features alone (a named context, like the elicitation context, is the same context unnamed)."""
+    return replace(c, name="").label()
+
+
 def augmented_evidence(evidence: EvidenceSet, observations: list[Observation], reference_setting: str) -> EvidenceSet:
     """An in-memory evidence set with the observations added as reasoning counts (nothing is written).
 
@@ -166,7 +171,7 @@ def augmented_evidence(evidence: EvidenceSet, observations: list[Observation], r
             j
             for j, r in enumerate(rows)
             if (r.id in counted or r.source == "whatif")
-            and (r.system, r.setting, r.stage, r.context.label()) == (o.system, setting, c.stage, c.label())
+            and (r.system, r.setting, r.stage, _features(r.context)) == (o.system, setting, c.stage, _features(c))
         ]
         if same:
             r = rows[same[0]]

@@ -245,15 +245,17 @@ class FitResult:
 
             name = f"report-{hashlib.sha256(system.encode()).hexdigest()[:16]}"
             rep = store.read_report(self.store_key, name, self.cache_dir)
-            if rep is not None:
-                return {**rep, "provenance": self.provenance}
+            if rep is not None:  # provenance back in its place (key order is part of the --json bytes)
+                return {k: self.provenance if k == "provenance" else v for k, v in rep.items()} | {
+                    "provenance": self.provenance
+                }
         rep = build_report(self, system, interactive=interactive)
         if cached:
             from riskmodel.results.outputs import json_ready
 
-            store.write_report(
-                self.store_key, name, json_ready({k: v for k, v in rep.items() if k != "provenance"}), self.cache_dir
-            )
+            # provenance (this process's versions) is filled in when read; its key keeps its place
+            kept = {k: None if k == "provenance" else v for k, v in rep.items()}
+            store.write_report(self.store_key, name, json_ready(kept), self.cache_dir)
         return rep
 
 

@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import time
 import warnings
 from dataclasses import dataclass
@@ -187,16 +188,25 @@ def read(key: str, expected_draws_sha256: str | None, directory: str | Path | No
     path = cache_dir(directory) / f"{key}{_SUFFIX}"
     if not path.is_file():
         return None
+    # Read through a private hard link: xarray keeps netCDF handles open in a process-wide cache keyed by path, so
+    # opening the entry's own path again could return a handle to the bytes it held before it was rewritten (stale
+    # draws, or an error for a truncated file). The data are loaded and the handle closed before the link goes.
+    alias = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.read.tmp")  # cleaned if left
     try:
-        # load into memory and close the file now: a handle left to the garbage collector can be closed while the
-        # same file is being opened again, which crashed netCDF4 (a segfault) in a long test session
-        with xr.open_datatree(path, engine="netcdf4") as opened:
+        try:
+            os.link(path, alias)
+        except OSError:
+            shutil.copyfile(path, alias)
+        with xr.open_datatree(alias, engine="netcdf4") as opened:
             tree = opened.load()
         meta = json.loads(tree.attrs["riskmodel_store"])
     except Exception as exc:  # any unreadable entry is discarded, never trusted
         warnings.warn(f"discarded a corrupt stored fit {path.name} ({type(exc).__name__}); refitting", StoreWarning, 2)
         _remove(path)
         return None
+    finally:
+        with contextlib.suppress(OSError):
+            alias.unlink()
     with contextlib.suppress(OSError):
         os.utime(path)  # least recently used eviction
     return tree, meta
