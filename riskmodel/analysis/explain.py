@@ -57,11 +57,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from riskmodel.data.evidence import EvidenceSet, load_evidence
+from riskmodel.data.evidence import EvidenceSet
 from riskmodel.data.priors import PARAMETERS, PriorSet, load_priors
-from riskmodel.errors import CitationError, InputError, RiskmodelError
+from riskmodel.errors import CitationError, InputError
 from riskmodel.results.citation import Citation, parse_citation
-from riskmodel.results.verify import check_cited_files
+from riskmodel.results.verify import check_cited_files, cited_evidence
 
 if TYPE_CHECKING:
     from riskmodel.results.result import FitResult
@@ -99,19 +99,6 @@ MODEL_SETTINGS: tuple[str, ...] = (
 
 # --------------------------------------------------------------------------------------------------------------------
 # checking the citations
-
-
-def cited_evidence(cit: Citation) -> EvidenceSet:
-    """The evidence set a citation names, with its subset (rows switched off, capability sources)."""
-    evidence = load_evidence(cit.evidence)
-    try:
-        if cit.without:
-            evidence = evidence.without(set(cit.without))
-        if cit.capability is not None:
-            evidence = evidence.with_capability_likelihood(frozenset(cit.capability))
-    except RiskmodelError as exc:
-        raise CitationError(f"names an evidence subset that does not exist ({exc.reason})", field="citation") from None
-    return evidence
 
 
 def _check_pair(a: Citation, b: Citation) -> None:

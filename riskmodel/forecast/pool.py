@@ -619,10 +619,9 @@ def verify_pool(line: str, *, progress: bool = False, require_bits: bool | None 
     """
     from arviz_stats.base import array_stats
 
-    from riskmodel.data.evidence import load_evidence
     from riskmodel.results.citation import fmt
     from riskmodel.results.result import fit
-    from riskmodel.results.verify import Verification, cited_file_differences
+    from riskmodel.results.verify import Verification, cited_evidence, cited_file_differences
     from riskmodel.versions import package_version, sampler_version
 
     pc = parse_pool_citation(line)
@@ -631,14 +630,7 @@ def verify_pool(line: str, *, progress: bool = False, require_bits: bool | None 
     if file_diffs:
         msg = "files checked against their registered hashes before any refit: a cited file differs, so nothing was "
         return Verification(False, msg + "refitted", tuple(dict.fromkeys(file_diffs)), "")
-    evidence = load_evidence(cit.evidence)
-    try:
-        if cit.without:
-            evidence = evidence.without(set(cit.without))
-        if cit.capability is not None:
-            evidence = evidence.with_capability_likelihood(frozenset(cit.capability))
-    except RiskmodelError as exc:
-        raise CitationError(f"names an evidence subset that does not exist ({exc.reason})", field="citation") from None
+    evidence = cited_evidence(cit)
     notes = []
     same_versions = cit.sampler_version == sampler_version() and cit.package == package_version()
     bits_required = same_versions if require_bits is None else bool(require_bits)

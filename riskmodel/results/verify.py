@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from riskmodel.data.evidence import evidence_store, load_evidence
+from riskmodel.data.evidence import EvidenceSet, evidence_store, load_evidence
 from riskmodel.data.priors import MODEL_VERSION, prior_store
 from riskmodel.errors import CitationError, RiskmodelError
 from riskmodel.model.summaries import summarize
@@ -31,7 +31,7 @@ from riskmodel.results.citation import Citation, fmt, parse_citation
 from riskmodel.results.result import fit
 from riskmodel.versions import package_version, sampler_version
 
-__all__ = ["Verification", "check_cited_files", "cited_file_differences", "verify"]
+__all__ = ["Verification", "check_cited_files", "cited_evidence", "cited_file_differences", "verify"]
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,19 @@ def check_cited_files(cit: Citation) -> None:
         raise bad[0]
 
 
+def cited_evidence(cit: Citation) -> EvidenceSet:
+    """The evidence set a citation names, with its subset (rows switched off, capability sources)."""
+    evidence = load_evidence(cit.evidence)
+    try:
+        if cit.without:
+            evidence = evidence.without(set(cit.without))
+        if cit.capability is not None:
+            evidence = evidence.with_capability_likelihood(frozenset(cit.capability))
+    except RiskmodelError as exc:
+        raise CitationError(f"names an evidence subset that does not exist ({exc.reason})", field="citation") from None
+    return evidence
+
+
 def verify(line: str, *, progress: bool = False, require_bits: bool | None = None) -> Verification:
     """Refit from the files a citation names and check that everything it claims holds (module docstring).
 
@@ -142,14 +155,7 @@ def verify(line: str, *, progress: bool = False, require_bits: bool | None = Non
             file_diffs,
             "",
         )
-    evidence = load_evidence(cit.evidence)
-    try:
-        if cit.without:
-            evidence = evidence.without(set(cit.without))
-        if cit.capability is not None:
-            evidence = evidence.with_capability_likelihood(frozenset(cit.capability))
-    except RiskmodelError as exc:
-        raise CitationError(f"names an evidence subset that does not exist ({exc.reason})", field="citation") from None
+    evidence = cited_evidence(cit)
     notes = []
     same_versions = cit.sampler_version == sampler_version() and cit.package == package_version()
     bits_required = same_versions if require_bits is None else bool(require_bits)
