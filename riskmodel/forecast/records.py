@@ -497,10 +497,9 @@ def verify_record(
     the cited ones and name the cited system; the citation verifies (:func:`riskmodel.results.verify.verify`); the
     stored numbers equal those of the fit whose draws hash to the refit's (within 3 MCSE when the versions differ).
     """
-    from riskmodel.data.evidence import load_evidence
     from riskmodel.results.citation import parse_citation
     from riskmodel.results.result import fit
-    from riskmodel.results.verify import verify
+    from riskmodel.results.verify import cited_evidence, verify
 
     rec = load_record(record, root) if isinstance(record, str) else record
     file = rec.path or str(record_path(rec.name, root))
@@ -538,11 +537,7 @@ def verify_record(
         raise RecordError(f"the citation does not verify ({exc.line()})", file=file, field="citation") from None
     if not v.matches:
         raise RecordError(f"the citation does not verify: {'; '.join(v.differences)}", file=file, field="citation")
-    evidence = load_evidence(cit.evidence)
-    if cit.without:
-        evidence = evidence.without(set(cit.without))
-    if cit.capability is not None:
-        evidence = evidence.with_capability_likelihood(frozenset(cit.capability))
+    evidence = cited_evidence(cit)
     result = fit(
         cit.priors,
         evidence,
