@@ -22,6 +22,7 @@ from tests.conftest import ROOT, snapshot
 
 pytestmark = pytest.mark.slow
 
+DRAWS = ("--draws", "2000")
 NEW_RATIONALE = "I expect coordination between copies to be rarer than the baseline does: their channels are monitored."
 
 
@@ -80,8 +81,10 @@ def test_from_disagreement_to_a_verified_forecast_record(tmp_path: Path) -> None
     assert 'author = "A. Forecaster"' in released and 'parent = "baseline@2.0.0 sha256:' in released
 
     # 4. fit and cite it, and the baseline
-    mine = _ok(_cli(root, "cite", "--priors", "mine@1.0.0", "--no-progress")).splitlines()[0]
-    base = _ok(_cli(root, "cite", "--no-progress")).splitlines()[0]
+    # 4 x 2000 draws, as the walk-through says: at 4 x 1000 one system's Bayes factor under mine@1.0.0 has a Monte
+    # Carlo error of 10.1% of its value (riskmodel 0.3.0), which the health check flags
+    mine = _ok(_cli(root, "cite", "--priors", "mine@1.0.0", *DRAWS, "--no-progress")).splitlines()[0]
+    base = _ok(_cli(root, "cite", *DRAWS, "--no-progress")).splitlines()[0]
     assert "priors mine@1.0.0 sha256:" in mine and "diagnostics FAILED" not in mine
 
     # 5. a forecast record from that fit
@@ -102,6 +105,7 @@ def test_from_disagreement_to_a_verified_forecast_record(tmp_path: Path) -> None
         "2030-12-31",
         "--forecaster",
         "A. Forecaster",
+        *DRAWS,
         "--no-progress",
         "--json",
     )
@@ -129,6 +133,7 @@ def test_from_disagreement_to_a_verified_forecast_record(tmp_path: Path) -> None
                 "0.6,0.4",
                 "--method",
                 "linear",
+                *DRAWS,
                 "--json",
                 "--no-progress",
             )

@@ -390,7 +390,7 @@ CITATION_FIELDS = {
     "published-evals@2.0.0": ["published-evals@1.0.0", "baseline@2.0.0", "gr24@2.0.0"],
     "cbc0dd0a |": ["cbc0dd0a without[x] |", "cbc0dd0a capability[GR24] |", "cbc0dd0a without[] capability[] |"],
     "system new": ["system claude-3-opus", "system ../../x", "system é", "system  ", "system " + "s" * 900],
-    "nutpie 0.16.11": ["stan 1.0", "numpyro 0.1", "nutpie 9.9.9"],
+    "nutpie 0.16.11": ["stan 1.0", "blackjax 1.2", "numpyro 0.1", "pymc 6.3.0", "nutpie 9.9.9"],
     "seed 1": ["seed 0", "seed 9999999999", "seed 4294967296", "seed -1"],
     "4x1000": ["0x1000", "4x9", "999x9999999", "4x0", "1x10"],
     "tune 1000": ["tune 0", "tune 99999999", "tune -1"],
@@ -414,7 +414,7 @@ def citation_lines(draw: st.DrawFn) -> str:
 
 
 class _Refit(BaseException):
-    """Raised where the real refit would start compiling (a BaseException, so fit() does not wrap it)."""
+    """Raised where the real refit would start sampling (a BaseException, so fit() does not wrap it)."""
 
 
 @settings(FUZZ, max_examples=N_CITATION)
@@ -439,7 +439,7 @@ def test_cli_verify_up_to_the_refit(fuzz_env, capsys, monkeypatch, line: str) ->
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise _Refit
 
-    monkeypatch.setattr(sampling_module, "compiled_model", refuse)
+    monkeypatch.setattr(sampling_module, "sample", refuse)  # every sampler starts there
     before = snapshot(fuzz_env / "data")
     try:
         code, out, err = _run_cli(["verify", line, "--no-progress"], capsys)

@@ -48,6 +48,7 @@ KEY_FIELDS = {
     "tune",
     "sampler",
     "sampler_version",
+    "sampler_libraries",
     "target_accept",
     "adaptation",
     "generated_copies",
@@ -135,11 +136,12 @@ def _variants(ps, ev, monkeypatch) -> dict[str, dict[str, Any]]:
         "another evidence file": fit_settings(
             ps, load_evidence(ROOT / "tests" / "fixtures" / "reduced.toml"), 1, 2, 200, 200
         ),
+        "the sampler": fit_settings(ps, ev, 1, 2, 200, 200, "numpyro"),
     }
     patches = {
         "target_accept": ("TARGET_ACCEPT", 0.95),
-        "the sampler": ("SAMPLER", "numpyro"),
-        "the sampler version": ("sampler_version", lambda: "0.0.1"),
+        "the sampler version": ("sampler_version", lambda *_: "0.0.1"),
+        "a library that determines the draws": ("sampler_libraries", lambda *_: {"numba": "0.0.1"}),
         "the package version": ("package_version", lambda: "9.9.9"),
         "the model version": ("MODEL_VERSION", 3),
         "the mass-matrix adaptation": ("ADAPTATION", "low-rank"),
@@ -405,13 +407,13 @@ def test_a_stored_fit_reads_back_identical_and_any_changed_field_misses(stored, 
         "priors": {"priors": ps.with_model(tail_df=ps.tail_df + 1)},
         "evidence subset": {"evidence": ev.without({ev.likelihood_rows()[0].id})},
         "capability likelihood": {"evidence": ev.with_capability_likelihood(False)},
+        "sampler": {"sampler": "pymc"},
     }
     for label, change in misses.items():
         assert _misses(**{**SMALL, **change}), label
     for attr, value in (
         ("TARGET_ACCEPT", 0.95),
-        ("SAMPLER", "numpyro"),
-        ("sampler_version", lambda: "0.0.1"),
+        ("sampler_version", lambda *_: "0.0.1"),
         ("package_version", lambda: "9.9.9"),
         ("MODEL_VERSION", 3),
     ):

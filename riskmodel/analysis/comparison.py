@@ -339,16 +339,14 @@ def build_comparator(data: ModelData, kind: str) -> Any:
 
 def _compiled_for(kind: str, data: ModelData) -> Any:
     """The nutpie-compiled model of ``kind`` with ``data``'s values (compiled once per graph structure)."""
+    from riskmodel.model.sampling import compile_nutpie, compiled_model
+
     if kind == "model2":
-        from riskmodel.model.sampling import compiled_model
-
         return compiled_model(data)
-    import nutpie
-
     key = (kind, comparator_data(data, kind).structure_key(likelihood=True))
     with _lock:
         if key not in _compiled:
-            _compiled[key] = nutpie.compile_pymc_model(build_comparator(data, kind))
+            _compiled[key] = compile_nutpie(build_comparator(data, kind))
         values = {k: v for k, v in data.data_values(likelihood=True).items() if k in _COMPARATOR_DATA}
         return _compiled[key].with_data(**values)
 

@@ -61,7 +61,7 @@ from riskmodel.data.evidence import EvidenceSet
 from riskmodel.data.priors import PARAMETERS, PriorSet, load_priors
 from riskmodel.errors import CitationError, InputError
 from riskmodel.results.citation import Citation, parse_citation
-from riskmodel.results.verify import check_cited_files, cited_evidence
+from riskmodel.results.verify import check_cited_files, cited_evidence, refit_settings
 
 if TYPE_CHECKING:
     from riskmodel.results.result import FitResult
@@ -103,12 +103,12 @@ MODEL_SETTINGS: tuple[str, ...] = (
 
 def _check_pair(a: Citation, b: Citation) -> None:
     """The two citations must fit the same system with the same seed and sampler settings."""
-    for name in ("system", "seed", "chains", "draws", "tune"):
+    for name in ("system", "seed", "chains", "draws", "tune", "sampler"):
         va, vb = getattr(a, name), getattr(b, name)
         if va != vb:
             raise CitationError(
                 f"the citations differ in {name} ({va} vs {vb}): explain attributes differences between fits with the "
-                "same system, seed, chains, draws and tune",
+                "same system, seed, chains, draws, tune and sampler",
                 field=f"citation.{name}",
             )
 
@@ -547,7 +547,7 @@ def explain(
             systems_by.append(known)
     systems = [s for s in systems_by[0] if all(s in k for k in systems_by)]
     quantities = _quantities(a.system, systems)
-    settings = {"system": a.system, "seed": a.seed, "chains": a.chains, "draws": a.draws, "tune": a.tune}
+    settings = refit_settings(a)
 
     def exact(ps: PriorSet, ev: EvidenceSet) -> FitResult:
         _stage(progress, f"fitting {ps.ref if ps.released else 'a coalition of ' + ps.ref} with {ev.ref}")

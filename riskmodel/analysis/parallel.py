@@ -23,6 +23,7 @@ from typing import Any
 from riskmodel.data.evidence import EvidenceSet
 from riskmodel.data.priors import PriorSet
 from riskmodel.errors import InputError
+from riskmodel.versions import SAMPLER
 
 __all__ = ["SCHEDULER_TIMEOUT", "connect", "refit_summary", "refit_sweep"]
 
@@ -56,6 +57,7 @@ def refit_summary(
     tune: int,
     cache_dir: str | None = None,
     cache: bool = True,
+    sampler: str = SAMPLER,
 ) -> dict[str, Any]:
     """Fit exactly and return the numbers a sweep records (JSON-ready, small).
 
@@ -76,6 +78,7 @@ def refit_summary(
         chains=chains,
         draws=draws,
         tune=tune,
+        sampler=sampler,
         cache=cache,
         cache_dir=cache_dir,
     )
@@ -110,6 +113,7 @@ def refit_sweep(
     on_done: Callable[[int], None] | None = None,
     cache_dir: str | None = None,
     cache: bool = True,
+    sampler: str = SAMPLER,
 ) -> list[dict[str, Any]]:
     """Refit under each prior set and return one :func:`refit_summary` per set, in order.
 
@@ -127,10 +131,12 @@ def refit_sweep(
     cache_dir, cache
         The fit store the refits read and fill (default ``$RISKMODEL_CACHE_DIR`` or the user cache); ``cache=False``
         always samples.
+    sampler
+        The sampler of every refit (the base fit's, so that refits and reweighted points are comparable).
     """
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise InputError(f"must be a whole number >= 1, got {workers!r}", field="workers")
-    args = [(p, evidence, system, seed, chains, draws, tune, cache_dir, cache) for p in priors]
+    args = [(p, evidence, system, seed, chains, draws, tune, cache_dir, cache, sampler) for p in priors]
     if not args:
         return []
     if client is not None or scheduler is not None:

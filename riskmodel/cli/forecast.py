@@ -216,6 +216,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         "chains": args.chains,
         "draws": args.draws,
         "tune": args.tune,
+        "sampler": args.sampler,
         "progress": args.progress,
         "cache_dir": args.cache_dir,
         # a fit stopped by --max-seconds is flagged unhealthy and not stored (riskmodel.results.result.fit)

@@ -185,7 +185,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     )
     print(f"checked: {v.method}")
     if v.refit_line:
-        required = " (required: same riskmodel and nutpie versions)" if v.bits_required else ""
+        required = f" (required: same riskmodel and {v.sampler} versions)" if v.bits_required else ""
         print(f"bit-identical draws: {'yes' if v.bit_identical else 'no'}{required}")
         print(f"refit healthy: {'yes' if v.healthy else 'no'}")
         print(f"refit:   {v.refit_line}")
@@ -237,6 +237,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             draws=args.draws,
             chains=args.chains,
             tune=args.tune,
+            sampler=args.sampler,
             progress=args.progress,
             cache=args.cache,
             cache_dir=args.cache_dir,
@@ -468,9 +469,9 @@ docs: README.md, docs/model.md, docs/reproducibility.md (what verify checks), do
 def _version_text() -> str:
     """What ``riskmodel --version`` prints: the package, the model it fits and the sampler it uses."""
     from riskmodel.data.priors import MODEL_VERSION
-    from riskmodel.versions import package_version, sampler_version
+    from riskmodel.versions import SAMPLER, package_version, sampler_version
 
-    return f"riskmodel {package_version()} (model {MODEL_VERSION}, nutpie {sampler_version()})"
+    return f"riskmodel {package_version()} (model {MODEL_VERSION}, default sampler {SAMPLER} {sampler_version()})"
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -295,9 +295,9 @@ class LinearPool:
         return (
             f"P(worst case) = {fmt(s['mean'])} [90%: {fmt(s['lower'])}, {fmt(s['upper'])}] | riskmodel "
             f"{package_version()} model {base.model_version} | pool linear: {names} | evidence "
-            f"{evidence_label(base.evidence)} | system {base.system} | {base.sampler} {sampler_version()} seed "
-            f"{base.seed} | {base.chains}x{base.draws} draws tune {base.tune} | draws sha256:"
-            f"{self.draws_sha256[:_SHA_SHOWN]}" + ("" if self.healthy else " | diagnostics FAILED")
+            f"{evidence_label(base.evidence)} | system {base.system} | {base.sampler} "
+            f"{sampler_version(base.sampler)} seed {base.seed} | {base.chains}x{base.draws} draws tune {base.tune} | "
+            f"draws sha256:{self.draws_sha256[:_SHA_SHOWN]}" + ("" if self.healthy else " | diagnostics FAILED")
         )
 
     def report(self) -> dict[str, Any]:
@@ -601,28 +601,25 @@ def parse_pool_citation(line: str) -> PoolCitation:
     return PoolCitation(m["method"], tuple(members), base)
 
 
-def _rounding(text: str) -> float:
-    """Half a unit in the last cited digit."""
-    mantissa, _, exponent = text.lower().partition("e")
-    decimals = len(mantissa.partition(".")[2])
-    return 0.5 * 10.0 ** (-decimals + (int(exponent) if exponent else 0))
-
-
 def verify_pool(line: str, *, progress: bool = False, require_bits: bool | None = None) -> Verification:
     """Refit every member of a pool citation from its release, rebuild the pool and check what the line claims.
 
     As :func:`riskmodel.results.verify.verify` does for one fit: the cited releases and hash prefixes are checked
     before any refit (a mismatch does not verify, naming the file, and nothing is refitted); with the cited riskmodel
-    and nutpie versions (unless ``require_bits`` is False) the pooled draws must hash to the cited sha256; when they
+    and sampler versions (unless ``require_bits`` is False) the pooled draws must hash to the cited sha256; when they
     do, each cited number must be the rebuilt pool's, rounded to its cited digits, and otherwise within 3 Monte Carlo
     standard errors plus half a unit of the last cited digit; and the health must be as cited.
     """
-    from arviz_stats.base import array_stats
-
-    from riskmodel.results.citation import fmt
     from riskmodel.results.result import fit
-    from riskmodel.results.verify import Verification, cited_evidence, cited_file_differences
-    from riskmodel.versions import package_version, sampler_version
+    from riskmodel.results.verify import (
+        Verification,
+        check_cited_health,
+        check_cited_numbers,
+        cited_evidence,
+        cited_file_differences,
+        refit_settings,
+        version_notes,
+    )
 
     pc = parse_pool_citation(line)
     cit = pc.base
@@ -631,31 +628,14 @@ def verify_pool(line: str, *, progress: bool = False, require_bits: bool | None 
         msg = "files checked against their registered hashes before any refit: a cited file differs, so nothing was "
         return Verification(False, msg + "refitted", tuple(dict.fromkeys(file_diffs)), "")
     evidence = cited_evidence(cit)
-    notes = []
-    same_versions = cit.sampler_version == sampler_version() and cit.package == package_version()
-    bits_required = same_versions if require_bits is None else bool(require_bits)
-    if cit.sampler_version != sampler_version():
-        notes.append(
-            f"cited with nutpie {cit.sampler_version}, refit with nutpie {sampler_version()}: different draws are "
-            "expected; only agreement within Monte Carlo error can hold"
-        )
-    if cit.package != package_version():
-        notes.append(f"cited with riskmodel {cit.package}, refit with riskmodel {package_version()}")
+    notes, bits_required = version_notes(cit, require_bits)
     refits: dict[str, FitResult] = {}
     results = []
     for ref, _, _ in pc.members:
         if ref not in refits:
             refits[ref] = fit(
-                ref,
-                evidence,
-                system=cit.system,
-                seed=cit.seed,
-                chains=cit.chains,
-                draws=cit.draws,
-                tune=cit.tune,
-                progress=progress,
-                cache=False,  # verify never trusts the fit store
-            )
+                ref, evidence, **refit_settings(cit), progress=progress, cache=False
+            )  # verify never trusts the fit store
         results.append(refits[ref])
     pool = pool_fits(results, [w for _, _, w in pc.members])
     pw = pool.quantities["p_worst_case"].sel(system=cit.system).transpose("chain", "draw").values
@@ -667,42 +647,25 @@ def verify_pool(line: str, *, progress: bool = False, require_bits: bool | None 
         bits = f"bit-identical: the rebuilt pool's draws hash to the cited sha256:{cit.draws_sha}"
     elif bits_required:
         bits = (
-            f"NOT bit-identical with the cited riskmodel and nutpie versions: the rebuilt pool's draws hash to "
+            f"NOT bit-identical with the cited riskmodel and {cit.sampler} versions: the rebuilt pool's draws hash to "
             f"sha256:{sha[: len(cit.draws_sha)]}, not the cited sha256:{cit.draws_sha}"
         )
         diffs.append(bits)
     else:
         bits = f"not bit-identical (sha256:{sha[: len(cit.draws_sha)]} vs sha256:{cit.draws_sha}): other versions"
-    if bit_identical:
-        for key, text in (("mean", cit.mean_text), ("lower", cit.lower_text), ("upper", cit.upper_text)):
-            if not abs(new[key] - getattr(cit, key)) <= _rounding(text) * (1 + 1e-9):
-                diffs.append(f"{key}: cited {text}, but the pool of the cited draws gives {fmt(new[key])}")
-        numbers = "numbers are the rebuilt pool's, rounded (its draws are the cited ones)"
-    else:
-        mcse = {
-            "mean": float(array_stats.mcse(pw, chain_axis=0, draw_axis=1, method="mean")),
-            "lower": float(array_stats.mcse(pw, chain_axis=0, draw_axis=1, method="quantile", prob=0.05)),
-            "upper": float(array_stats.mcse(pw, chain_axis=0, draw_axis=1, method="quantile", prob=0.95)),
-        }
-        for key, text in (("mean", cit.mean_text), ("lower", cit.lower_text), ("upper", cit.upper_text)):
-            tol = 3 * (mcse[key] if np.isfinite(mcse[key]) else 0.0) + _rounding(text)
-            if not abs(new[key] - getattr(cit, key)) <= tol:
-                diffs.append(f"{key}: cited {text}, refit {new[key]:.4g} (tolerance {tol:.2g} = 3 MCSE + rounding)")
-        numbers = "numbers within 3 MCSE + half a unit of the last cited digit"
+    number_diffs, numbers = check_cited_numbers(cit, new, pw, bit_identical, "the rebuilt pool")
+    diffs += number_diffs
     healthy = pool.healthy
-    if cit.unhealthy and healthy:
-        diffs.append("the line says a member failed its health checks, but every refit passes them")
-    if not cit.unhealthy and not healthy:
-        diffs.append("a member's refit fails its health checks, but the line does not say 'diagnostics FAILED'")
+    diffs += check_cited_health(cit, healthy, pool=True)
     method = (
         f"linear pool of {len(pc.members)} members, each refitted from its release (hashes checked); {numbers}; "
         "health as cited; "
-        + ("draws bit-identical required (same riskmodel and nutpie versions); " if bits_required else "")
+        + (f"draws bit-identical required (same riskmodel and {cit.sampler} versions); " if bits_required else "")
         + bits
     )
     warnings = tuple(notes) + tuple(
         f"refit {r.priors.ref}: {w}" for r in refits.values() for w in r.diagnostics.warnings
     )
     return Verification(
-        not diffs, method, tuple(diffs), pool.citation(), warnings, bit_identical, healthy, bits_required
+        not diffs, method, tuple(diffs), pool.citation(), warnings, bit_identical, healthy, bits_required, cit.sampler
     )

@@ -499,7 +499,7 @@ def verify_record(
     """
     from riskmodel.results.citation import parse_citation
     from riskmodel.results.result import fit
-    from riskmodel.results.verify import cited_evidence, verify
+    from riskmodel.results.verify import cited_evidence, refit_settings, verify
 
     rec = load_record(record, root) if isinstance(record, str) else record
     file = rec.path or str(record_path(rec.name, root))
@@ -538,16 +538,7 @@ def verify_record(
     if not v.matches:
         raise RecordError(f"the citation does not verify: {'; '.join(v.differences)}", file=file, field="citation")
     evidence = cited_evidence(cit)
-    result = fit(
-        cit.priors,
-        evidence,
-        system=cit.system,
-        seed=cit.seed,
-        chains=cit.chains,
-        draws=cit.draws,
-        tune=cit.tune,
-        progress=progress,
-    )
+    result = fit(cit.priors, evidence, **refit_settings(cit), progress=progress)
     same_draws = bool(v.bit_identical) and result.draws_sha256.startswith(cit.draws_sha)
     new = record_numbers(result)
     tols = _mcse_of_summaries(result) if not same_draws else {}

@@ -21,6 +21,7 @@ from riskmodel.data.priors import CAPABILITIES, PARAMETERS, ParamPrior, PriorSet
 from riskmodel.data.registry import Release, format_version
 from riskmodel.errors import InputError, PriorError, RegistryError, RiskmodelError
 from riskmodel.model.summaries import weighted_mean
+from riskmodel.versions import SAMPLER
 
 if TYPE_CHECKING:
     from riskmodel.data.evidence import EvidenceSet
@@ -84,6 +85,7 @@ def fit_in_stages(
     chains: int = 4,
     draws: int = 1000,
     tune: int = 1000,
+    sampler: str = SAMPLER,
 ) -> FitResult:
     """The exact fit of ``riskmodel.fit``, saying each stage it goes through (for a status panel).
 
@@ -95,17 +97,17 @@ def fit_in_stages(
     from riskmodel.results import store
     from riskmodel.results.result import fit, fit_settings
 
-    key = store.fit_key(fit_settings(priors, evidence, seed, chains, draws, tune))
+    key = store.fit_key(fit_settings(priors, evidence, seed, chains, draws, tune, sampler))
     if store.is_stored(key):
         say("Reading the fit from the fit store (no sampling needed).")
     else:
         say("No stored fit for these priors and evidence: fitting once; later runs and sessions read it.")
         data = model_data(priors, evidence)
-        if not sampling.is_compiled(data):
+        if sampler == "nutpie" and not sampling.is_compiled(data):
             say("Compiling the model (first fit in this process; about a minute on a fresh machine).")
             sampling.compiled_model(data)
-        say(f"Sampling {chains} chains x ({tune} tuning + {draws}) draws, then checking sampler health.")
-    result = fit(priors, evidence, seed=seed, chains=chains, draws=draws, tune=tune)
+        say(f"Sampling {chains} chains x ({tune} tuning + {draws}) draws with {sampler}, then checking sampler health.")
+    result = fit(priors, evidence, seed=seed, chains=chains, draws=draws, tune=tune, sampler=sampler)
     say("Fitted and checked." if result.healthy else "Fitted, but the sampler health checks failed (see Health).")
     return result
 

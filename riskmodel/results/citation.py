@@ -74,7 +74,7 @@ def citation_line(result: FitResult) -> str:
         f"P(worst case) = {fmt(s.mean)} [90%: {fmt(s.lower)}, {fmt(s.upper)}] | riskmodel {package_version()} "
         f"model {result.model_version} | priors {ps.ref} sha256:{ps.content_sha256[:_SHA_SHOWN]} | "
         f"evidence {evidence_label(result.evidence)}"
-        f" | system {result.system} | {result.sampler} {sampler_version()} seed {result.seed}"
+        f" | system {result.system} | {result.sampler} {sampler_version(result.sampler)} seed {result.seed}"
         f" | {result.chains}x{result.draws} draws tune {result.tune} | draws sha256:{result.draws_sha256[:_SHA_SHOWN]}"
         + ("" if result.diagnostics.ok else _UNHEALTHY)
     )

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from riskmodel.data.registry import DEFAULT_EVIDENCE, DEFAULT_PRIORS
+from riskmodel.versions import SAMPLER, SAMPLERS
 
 if TYPE_CHECKING:  # pandas and xarray only in annotations: building the CLI's parser must stay light
     import pandas as pd
@@ -118,6 +119,12 @@ def add_fit_arguments(p: argparse.ArgumentParser, *, out: bool = False) -> None:
     p.add_argument("--chains", type=int, default=4, help="number of chains (default 4)")
     p.add_argument("--tune", type=int, default=1000, help="tuning iterations per chain (default 1000)")
     p.add_argument(
+        "--sampler",
+        choices=SAMPLERS,
+        default=SAMPLER,
+        help=f"NUTS implementation (default {SAMPLER}; numpyro needs the jax extra); named in the citation",
+    )
+    p.add_argument(
         "--cache-dir", default=None, help="fit store folder (default: $RISKMODEL_CACHE_DIR or the user cache)"
     )
     p.add_argument(
@@ -153,6 +160,7 @@ def fit_from_args(args: argparse.Namespace, *, progress: bool = False) -> FitRes
         draws=args.draws,
         chains=args.chains,
         tune=getattr(args, "tune", 1000),
+        sampler=getattr(args, "sampler", SAMPLER),
         progress=progress,
         cache=getattr(args, "cache", True),
         cache_dir=getattr(args, "cache_dir", None),

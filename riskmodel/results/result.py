@@ -13,7 +13,6 @@ import json
 import math
 import os
 import sys
-import time
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
@@ -24,7 +23,7 @@ import xarray as xr
 from riskmodel.data.evidence import EvidenceSet, load_evidence
 from riskmodel.data.priors import MODEL_VERSION, PriorSet, load_priors
 from riskmodel.data.registry import DEFAULT_EVIDENCE, DEFAULT_PRIORS
-from riskmodel.errors import FitError, InputError
+from riskmodel.errors import InputError
 from riskmodel.model.diagnostics import Diagnostics, diagnose, with_headlines
 from riskmodel.model.prior import check_prior_mass, draw_prior, generated
 from riskmodel.model.quantities import worst_case
@@ -32,7 +31,14 @@ from riskmodel.model.spec import NEW_SYSTEM, ModelData, PatternLayout, model_dat
 from riskmodel.model.summaries import mcse_of_means
 from riskmodel.results.citation import citation_line
 from riskmodel.results.report import build_report
-from riskmodel.versions import SAMPLER, dependency_versions, package_version, sampler_version
+from riskmodel.versions import (
+    SAMPLER,
+    check_sampler,
+    dependency_versions,
+    package_version,
+    sampler_libraries,
+    sampler_version,
+)
 
 __all__ = ["FitResult", "draws_sha256", "fit"]
 
@@ -53,12 +59,6 @@ def draws_sha256(posterior: xr.Dataset) -> str:
         h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
         h.update(a.tobytes())
     return h.hexdigest()
-
-
-def _first_line(exc: BaseException) -> str:
-    """The first non-empty line of an exception's message, or its type when the message is empty."""
-    lines = [x.strip() for x in str(exc).splitlines() if x.strip()]
-    return lines[0][:300] if lines else type(exc).__name__
 
 
 @dataclass
@@ -159,7 +159,7 @@ class FitResult:
             "draws": self.draws,
             "tune": self.tune,
             "sampler": self.sampler,
-            "sampler_version": sampler_version(),
+            "sampler_version": sampler_version(self.sampler),
             "target_accept": self.target_accept,
             "draws_sha256": self.draws_sha256 if self.exact else None,
             "healthy": self.healthy,
@@ -230,6 +230,7 @@ class FitResult:
             chains=self.chains,
             draws=self.draws,
             tune=self.tune,
+            sampler=self.sampler,
             progress=progress,
         )
 
@@ -331,7 +332,9 @@ def _check_settings(seed: int, chains: int, draws: int, tune: int, max_seconds: 
         raise InputError(f"must be a number of seconds in (0, 1e6], got {max_seconds!r}", field="max-seconds")
 
 
-def fit_settings(ps: PriorSet, ev: EvidenceSet, seed: int, chains: int, draws: int, tune: int) -> dict[str, Any]:
+def fit_settings(
+    ps: PriorSet, ev: EvidenceSet, seed: int, chains: int, draws: int, tune: int, sampler: str = SAMPLER
+) -> dict[str, Any]:
     """Everything that determines a fit's draws (the fit store's key; riskmodel.results.store)."""
     from riskmodel.model.prior import PRIOR_DRAWS
     from riskmodel.model.spec import GENERATED_COPIES
@@ -347,8 +350,9 @@ def fit_settings(ps: PriorSet, ev: EvidenceSet, seed: int, chains: int, draws: i
         "chains": chains,
         "draws": draws,
         "tune": tune,
-        "sampler": SAMPLER,
-        "sampler_version": sampler_version(),
+        "sampler": sampler,
+        "sampler_version": sampler_version(sampler),
+        "sampler_libraries": sampler_libraries(sampler),
         "target_accept": TARGET_ACCEPT,
         "adaptation": ADAPTATION,
         "generated_copies": GENERATED_COPIES,
@@ -371,6 +375,7 @@ def fit(
     chains: int = 4,
     draws: int = 1000,
     tune: int = 1000,
+    sampler: str = SAMPLER,
     progress: bool = False,
     cores: int | None = None,
     cache: bool = True,
@@ -389,6 +394,9 @@ def fit(
         the population, with no evidence of its own).
     seed
         Seeds both the sampler and the generated draws: the same priors + evidence + seed give the same numbers.
+    sampler
+        ``"nutpie"`` (the default), ``"numpyro"`` or ``"pymc"`` (:mod:`riskmodel.model.sampling`): named in the
+        citation and part of the fit store's key; different samplers give different draws of the same posterior.
     progress
         Say on stderr what the fit is doing (compiling, sampling with a progress bar, checking).
     cache, cache_dir
@@ -405,6 +413,7 @@ def fit(
     would need (:func:`check_memory`). Ctrl-C stops the sampler and raises ``KeyboardInterrupt``; nothing is written.
     """
     _check_settings(seed, chains, draws, tune, max_seconds)
+    check_sampler(sampler, max_seconds)
     ps = load_priors(priors)
     ev = load_evidence(evidence)
     data = model_data(ps, ev)
@@ -413,7 +422,7 @@ def fit(
     if check_priors:
         check_prior_mass(ps, data)
     check_memory(chains, draws, len(data.coords["system"]))
-    settings = fit_settings(ps, ev, seed, chains, draws, tune)
+    settings = fit_settings(ps, ev, seed, chains, draws, tune, sampler)
     if cache:
         from riskmodel.results import store
 
@@ -426,7 +435,7 @@ def fit(
                 _stage(progress, "read the fit from the fit store")
                 return replace(result, store_key=key, cache_dir=cache_dir)
             store.discard(key, "its draws do not hash to the recorded sha256 (corrupt or truncated)", cache_dir)
-    trace, stopped = _sample(data, seed, chains, draws, tune, progress, cores, max_seconds)
+    trace, stopped = _sample(data, seed, chains, draws, tune, progress, cores, max_seconds, sampler)
     _stage(progress, "checking sampler health")
     # the sampled variables: every deterministic is a function of them (and constant ones have no r_hat)
     sampled = [v for v in trace["posterior"].data_vars if v.endswith("_block") or v in ("pattern_raw", "competence")]
@@ -448,21 +457,9 @@ def fit(
             "diagnostics": result.diagnostics.as_record(),
             "draws_sha256": result.draws_sha256,
         }
-        store.write(key, kept, meta, f"{ps.ref} | {ev.ref} | seed {seed} | {chains}x{draws}", cache_dir)
+        store.write(key, kept, meta, f"{ps.ref} | {ev.ref} | {sampler} seed {seed} | {chains}x{draws}", cache_dir)
         result = replace(result, store_key=key, cache_dir=cache_dir)
     return result
-
-
-def _finished(sampler: Any) -> bool:
-    """Whether a background nutpie sampler is done (nutpie 0.16 raises ``TimeoutError`` while it is not)."""
-    try:
-        return bool(sampler.is_finished)
-    except TimeoutError:
-        return False
-
-
-#: How often the sampler is polled for completion, Ctrl-C and ``max_seconds`` (seconds).
-_POLL = 0.05
 
 
 def _sample(
@@ -474,60 +471,28 @@ def _sample(
     progress: bool,
     cores: int | None,
     max_seconds: float | None = None,
+    sampler: str = SAMPLER,
 ) -> tuple[Any, bool]:
-    """Run NUTS on the (cached) compiled model; returns the trace and whether ``max_seconds`` stopped it.
+    """Run NUTS with ``sampler``; returns the trace and whether ``max_seconds`` stopped it.
 
-    The sampler runs in the background and is polled, so that Ctrl-C reaches Python: it cancels the sampler and
-    re-raises ``KeyboardInterrupt`` (nutpie's own handler would return the partial trace as if it were complete).
-    Every sampler failure becomes one :class:`FitError` line.
+    See :func:`riskmodel.model.sampling.sample`: Ctrl-C raises ``KeyboardInterrupt``, a failure is one FitError line.
     """
     from riskmodel.model import sampling
 
-    sampler = None
-    try:
-        if not sampling.is_compiled(data):
-            _stage(progress, "compiling the model (once per model structure and process; minutes on a first run)")
-        compiled = sampling.compiled_model(data)
-        _stage(progress, f"sampling {chains} chains x {tune} tuning + {draws} draws")
-        import nutpie
-
-        started = time.monotonic()
-        sampler = nutpie.sample(
-            compiled,
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            cores=cores or min(chains, os.cpu_count() or 1),
-            seed=seed,
-            progress_bar=progress and sys.stderr.isatty(),
-            target_accept=TARGET_ACCEPT,
-            adaptation=ADAPTATION,
-            blocking=False,
-        )
-        stopped = False
-        while not _finished(sampler):
-            if max_seconds is not None and time.monotonic() - started > max_seconds:
-                stopped = True
-                break
-            time.sleep(_POLL)
-        trace = sampler.abort() if stopped else sampler.wait()
-        sampler = None
-    except KeyboardInterrupt:
-        if sampler is not None:
-            sampler.cancel()
-        raise
-    except Exception as exc:
-        if sampler is not None:
-            sampler.cancel()
-        raise FitError(f"the sampler failed: {_first_line(exc)}", field="sampler") from exc
-    got = int(trace["posterior"].sizes.get("draw", 0)) if "posterior" in trace else 0
-    if stopped and got < 2:
-        raise FitError(
-            f"stopped by --max-seconds {max_seconds:g} before the first draws (still tuning): no result; "
-            "nothing was written",
-            field="max-seconds",
-        )
-    return trace, stopped
+    return sampling.sample(
+        data,
+        sampler=sampler,
+        seed=seed,
+        chains=chains,
+        draws=draws,
+        tune=tune,
+        target_accept=TARGET_ACCEPT,
+        adaptation=ADAPTATION,
+        progress=progress,
+        cores=cores,
+        max_seconds=max_seconds,
+        stage=lambda text: _stage(progress, text),
+    )
 
 
 def _assemble(
@@ -540,12 +505,14 @@ def _assemble(
     settings: dict[str, Any],
 ) -> FitResult:
     """A result from the sampler's output: named parameters, generated copies and prior draws added (seeded)."""
-    seed, chains, draws, tune = (settings[k] for k in ("seed", "chains", "draws", "tune"))
+    seed, chains, draws, tune, sampler = (settings[k] for k in ("seed", "chains", "draws", "tune", "sampler"))
     post = trace["posterior"].to_dataset()
     n_chains, n_draws = post.sizes.get("chain", 0), post.sizes.get("draw", 0)
     posterior = data.split_blocks(post).merge(generated(data, n_chains, n_draws, seed))
     prior = draw_prior(data, seed=seed)
-    return FitResult(trace, posterior, prior, ps, ev, data, system, seed, chains, draws, tune, diagnostics)
+    return FitResult(
+        trace, posterior, prior, ps, ev, data, system, seed, chains, draws, tune, diagnostics, sampler=sampler
+    )
 
 
 def nonfinite_quantities(result: FitResult) -> list[str]:

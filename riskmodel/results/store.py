@@ -1,7 +1,8 @@
 """The fit store: exact fits kept on disk, content-addressed by everything that determines their draws.
 
 A stored fit is found by its key (:func:`fit_key`: model version, prior set sha256, evidence file sha256 and subset,
-seed, chains, draws, tune, sampler settings, sampler and package versions) and by nothing else. An entry is one
+seed, chains, draws, tune, sampler settings, the sampler, its version and those of the libraries that determine its
+draws, and the package version) and by nothing else. An entry is one
 netCDF file holding the sampler's output (posterior, sample statistics) and the diagnostics; the generated copies and
 the prior draws are recomputed from the seed when it is read (they are deterministic), so entries stay small. Reading
 an entry needs neither PyMC nor the sampler.

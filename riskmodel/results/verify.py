@@ -29,9 +29,19 @@ from riskmodel.errors import CitationError, RiskmodelError
 from riskmodel.model.summaries import summarize
 from riskmodel.results.citation import Citation, fmt, parse_citation
 from riskmodel.results.result import fit
-from riskmodel.versions import package_version, sampler_version
+from riskmodel.versions import SAMPLERS, package_version, sampler_version
 
-__all__ = ["Verification", "check_cited_files", "cited_evidence", "cited_file_differences", "verify"]
+__all__ = [
+    "Verification",
+    "check_cited_files",
+    "check_cited_health",
+    "check_cited_numbers",
+    "cited_evidence",
+    "cited_file_differences",
+    "refit_settings",
+    "verify",
+    "version_notes",
+]
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,8 @@ class Verification:
     healthy: bool | None = None
     #: Whether bit identity was required (same riskmodel and sampler versions as cited, and not waived).
     bits_required: bool = False
+    #: The cited sampler (the refit's).
+    sampler: str = "nutpie"
 
 
 def _rounding(text: str) -> float:
@@ -67,8 +79,10 @@ def _check_model_and_sampler(cit: Citation) -> None:
             "verify it with the riskmodel version it names (docs/reproducibility.md)",
             field="citation",
         )
-    if cit.sampler != "nutpie":
-        raise CitationError(f"sampler {cit.sampler!r} is not one this version can rerun (nutpie)", field="citation")
+    if cit.sampler not in SAMPLERS:
+        raise CitationError(
+            f"sampler {cit.sampler!r} is not one this version can rerun ({', '.join(SAMPLERS)})", field="citation"
+        )
 
 
 def _file_mismatches(cit: Citation) -> list[CitationError]:
@@ -124,6 +138,95 @@ def cited_evidence(cit: Citation) -> EvidenceSet:
     return evidence
 
 
+def refit_settings(cit: Citation) -> dict[str, object]:
+    """The fit settings a citation names (system, seed, chains, draws, tune, sampler): a refit uses exactly these."""
+    return {
+        "system": cit.system,
+        "seed": cit.seed,
+        "chains": cit.chains,
+        "draws": cit.draws,
+        "tune": cit.tune,
+        "sampler": cit.sampler,
+    }
+
+
+def version_notes(cit: Citation, require_bits: bool | None) -> tuple[list[str], bool]:
+    """What the installed versions mean for a refit of ``cit``, and whether bit-identical draws are required.
+
+    Required (``require_bits=None``) exactly when the cited riskmodel and sampler versions are the installed ones.
+    """
+    installed = sampler_version(cit.sampler)
+    same_versions = cit.sampler_version == installed and cit.package == package_version()
+    bits_required = same_versions if require_bits is None else bool(require_bits)
+    notes = []
+    if cit.sampler_version != installed:
+        notes.append(
+            f"cited with {cit.sampler} {cit.sampler_version}, refit with {cit.sampler} {installed}: different draws "
+            "are expected; only agreement within Monte Carlo error can hold"
+        )
+    if cit.package != package_version():
+        notes.append(
+            f"cited with riskmodel {cit.package}, refit with riskmodel {package_version()}: bit identity of the "
+            "draws is not required, only agreement within Monte Carlo error"
+        )
+    if same_versions and not bits_required:
+        notes.append(
+            "bit identity not required (a citation made on another machine): only agreement within Monte Carlo "
+            "error is checked"
+        )
+    return notes, bits_required
+
+
+def check_cited_numbers(
+    cit: Citation, new: dict[str, float], draws: np.ndarray, bit_identical: bool, what: str
+) -> tuple[list[str], str]:
+    """Compare the cited mean and 90% interval with a refit's (``new``; ``draws`` its (chain, draw) values).
+
+    With bit-identical draws the cited numbers are functions of those very draws, so each must be the refit's value
+    rounded to its cited digits; otherwise each must lie within 3 Monte Carlo standard errors (of the mean, or of the
+    5%/95% quantile) plus half a unit of its last cited digit. Returns the differences and what was checked.
+    """
+    from arviz_stats.base import array_stats
+
+    diffs = []
+    texts = (("mean", cit.mean_text), ("lower", cit.lower_text), ("upper", cit.upper_text))
+    if bit_identical:
+        for key, text in texts:
+            if not abs(new[key] - getattr(cit, key)) <= _rounding(text) * (1 + 1e-9):
+                diffs.append(
+                    f"{key}: cited {text}, but {what}'s draws are the cited ones and give {new[key]:.6g} "
+                    f"(cited as {fmt(new[key])})"
+                )
+        return diffs, f"numbers are {what}'s, rounded (its draws are the cited ones)"
+    mcse = {
+        "mean": float(array_stats.mcse(draws, chain_axis=0, draw_axis=1, method="mean")),
+        "lower": float(array_stats.mcse(draws, chain_axis=0, draw_axis=1, method="quantile", prob=0.05)),
+        "upper": float(array_stats.mcse(draws, chain_axis=0, draw_axis=1, method="quantile", prob=0.95)),
+    }
+    for key, text in texts:
+        tol = 3 * (mcse[key] if np.isfinite(mcse[key]) else 0.0) + _rounding(text)
+        if not abs(new[key] - getattr(cit, key)) <= tol:
+            diffs.append(f"{key}: cited {text}, refit {new[key]:.4g} (tolerance {tol:.2g} = 3 MCSE + rounding)")
+    return diffs, "numbers within 3 MCSE + half a unit of the last cited digit"
+
+
+def check_cited_health(cit: Citation, healthy: bool, *, pool: bool = False) -> list[str]:
+    """The health a line states (``| diagnostics FAILED`` or not) against the refit's; the suffix is cited too."""
+    if cit.unhealthy and healthy:
+        return [
+            "the line says a member failed its health checks, but every refit passes them"
+            if pool
+            else "the line says the fit failed its health checks, but the refit passes them"
+        ]
+    if not cit.unhealthy and not healthy:
+        return [
+            "a member's refit fails its health checks, but the line does not say 'diagnostics FAILED'"
+            if pool
+            else "the refit fails its health checks, but the line does not say 'diagnostics FAILED'"
+        ]
+    return []
+
+
 def verify(line: str, *, progress: bool = False, require_bits: bool | None = None) -> Verification:
     """Refit from the files a citation names and check that everything it claims holds (module docstring).
 
@@ -135,7 +238,7 @@ def verify(line: str, *, progress: bool = False, require_bits: bool | None = Non
         Say on stderr what the refit is doing.
     require_bits
         Whether the refit's draws must hash to the cited sha256. ``None`` (the default): required exactly when the
-        cited riskmodel and nutpie versions are the installed ones. ``False``: the citation was made on another
+        cited riskmodel and sampler versions are the installed ones. ``False``: the citation was made on another
         machine (or with other versions of pymc, pytensor, numba or numpy, which the line does not name), so only
         agreement within Monte Carlo error is checked; the result says so.
     """
@@ -143,7 +246,6 @@ def verify(line: str, *, progress: bool = False, require_bits: bool | None = Non
 
     if is_pool_citation(line):  # a linear pool of several fits: riskmodel.forecast.pool verifies it
         return verify_pool(line, progress=progress, require_bits=require_bits)
-    from arviz_stats.base import array_stats
 
     cit = parse_citation(line)
     file_diffs = cited_file_differences(cit)
@@ -156,32 +258,11 @@ def verify(line: str, *, progress: bool = False, require_bits: bool | None = Non
             "",
         )
     evidence = cited_evidence(cit)
-    notes = []
-    same_versions = cit.sampler_version == sampler_version() and cit.package == package_version()
-    bits_required = same_versions if require_bits is None else bool(require_bits)
-    if cit.sampler_version != sampler_version():
-        notes.append(
-            f"cited with nutpie {cit.sampler_version}, refit with nutpie {sampler_version()}: different draws are "
-            "expected; only agreement within Monte Carlo error can hold"
-        )
-    if cit.package != package_version():
-        notes.append(
-            f"cited with riskmodel {cit.package}, refit with riskmodel {package_version()}: bit identity of the "
-            "draws is not required, only agreement within Monte Carlo error"
-        )
-    if same_versions and not bits_required:
-        notes.append(
-            "bit identity not required (a citation made on another machine): only agreement within Monte Carlo "
-            "error is checked"
-        )
+    notes, bits_required = version_notes(cit, require_bits)
     result = fit(
         cit.priors,
         evidence,
-        system=cit.system,
-        seed=cit.seed,
-        chains=cit.chains,
-        draws=cit.draws,
-        tune=cit.tune,
+        **refit_settings(cit),
         progress=progress,
         cache=False,  # verify never trusts the fit store: refitting is its point
     )
@@ -191,7 +272,7 @@ def verify(line: str, *, progress: bool = False, require_bits: bool | None = Non
         bits = f"bit-identical: the refit's posterior draws hash to the cited sha256:{cit.draws_sha}"
     elif bits_required:
         bits = (
-            f"NOT bit-identical with the cited riskmodel and nutpie versions: the refit's draws hash to "
+            f"NOT bit-identical with the cited riskmodel and {cit.sampler} versions: the refit's draws hash to "
             f"sha256:{result.draws_sha256[: len(cit.draws_sha)]}, not the cited sha256:{cit.draws_sha} (an edited "
             "seed, draws, chains, tune or draws hash, or a citation made on another machine: see "
             "docs/reproducibility.md)"
@@ -205,38 +286,17 @@ def verify(line: str, *, progress: bool = False, require_bits: bool | None = Non
     pw_da = result.quantities["p_worst_case"].sel(system=cit.system)
     s = summarize(pw_da)
     new = {"mean": s.mean, "lower": s.lower, "upper": s.upper}
-    if bit_identical:
-        # the cited numbers are functions of these very draws: each must be the refit's value, rounded
-        for key, text in (("mean", cit.mean_text), ("lower", cit.lower_text), ("upper", cit.upper_text)):
-            if not abs(new[key] - getattr(cit, key)) <= _rounding(text) * (1 + 1e-9):
-                diffs.append(
-                    f"{key}: cited {text}, but the refit's draws are the cited ones and give {new[key]:.6g} "
-                    f"(cited as {fmt(new[key])})"
-                )
-        numbers = "numbers are the refit's, rounded (its draws are the cited ones)"
-    else:
-        pw = np.asarray(pw_da).reshape(cit.chains, cit.draws)
-        mcse = {
-            "mean": float(array_stats.mcse(pw, chain_axis=0, draw_axis=1, method="mean")),
-            "lower": float(array_stats.mcse(pw, chain_axis=0, draw_axis=1, method="quantile", prob=0.05)),
-            "upper": float(array_stats.mcse(pw, chain_axis=0, draw_axis=1, method="quantile", prob=0.95)),
-        }
-        for key, text in (("mean", cit.mean_text), ("lower", cit.lower_text), ("upper", cit.upper_text)):
-            tol = 3 * (mcse[key] if np.isfinite(mcse[key]) else 0.0) + _rounding(text)
-            if not abs(new[key] - getattr(cit, key)) <= tol:
-                diffs.append(f"{key}: cited {text}, refit {new[key]:.4g} (tolerance {tol:.2g} = 3 MCSE + rounding)")
-        numbers = "numbers within 3 MCSE + half a unit of the last cited digit"
+    pw = np.asarray(pw_da.transpose("chain", "draw"))
+    number_diffs, numbers = check_cited_numbers(cit, new, pw, bit_identical, "the refit")
+    diffs += number_diffs
     healthy = result.healthy
-    if cit.unhealthy and healthy:
-        diffs.append("the line says the fit failed its health checks, but the refit passes them")
-    if not cit.unhealthy and not healthy:
-        diffs.append("the refit fails its health checks, but the line does not say 'diagnostics FAILED'")
+    diffs += check_cited_health(cit, healthy)
     method = (
         f"files checked against their registered hashes; {numbers}; health as cited; "
-        + ("draws bit-identical required (same riskmodel and nutpie versions); " if bits_required else "")
+        + (f"draws bit-identical required (same riskmodel and {cit.sampler} versions); " if bits_required else "")
         + bits
     )
     warnings = tuple(notes) + tuple(f"refit: {w}" for w in result.diagnostics.warnings)
     return Verification(
-        not diffs, method, tuple(diffs), result.citation(), warnings, bit_identical, healthy, bits_required
+        not diffs, method, tuple(diffs), result.citation(), warnings, bit_identical, healthy, bits_required, cit.sampler
     )

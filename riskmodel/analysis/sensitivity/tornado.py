@@ -225,6 +225,7 @@ def one_way(
             chains=base.chains,
             draws=base.draws,
             tune=base.tune,
+            sampler=base.sampler,
             workers=workers,
             scheduler=scheduler,
             client=client,
