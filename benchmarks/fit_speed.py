@@ -1,7 +1,7 @@
 """Speed of getting a fit, measured side by side in one run (prints figures; asserts nothing).
 
     python benchmarks/fit_speed.py [--backends nutpie-numba,nutpie-jax,numpyro,blackjax,pymc] [--skip-backends]
-                                   [--model1 REV]
+                                   [--samplers nutpie,numpyro,pymc] [--model1 REV] [--skip-model1]
 
 Three tables, every figure measured in this run on this machine:
 
@@ -11,10 +11,11 @@ Three tables, every figure measured in this run on this machine:
    RSS, divergences, min bulk ESS of the sampled variables and bulk ESS per second of sampling. For numpyro,
    blackjax and PyMC's own sampler the compile step happens inside ``pm.sample`` and is reported in "sample".
    JAX backends need the optional ``bench`` extra (``pip install -e '.[bench]'``); a missing one is reported.
-2. **Whole-process ``riskmodel`` timings** with the package's default backend: ``riskmodel --help``; the first
-   ``riskmodel run`` with empty compile caches and an empty fit store (a fresh machine); a new key (``--seed 2``)
-   in a warm environment; the same key again (read from the fit store, median of 5); a refit inside a running
-   process; each with its peak RSS.
+2. **Whole-process ``riskmodel`` timings** per ``--sampler`` (``--samplers``), each in its own empty caches:
+   ``riskmodel --help``; the first ``riskmodel run`` with empty compile caches and an empty fit store (a fresh
+   machine); a new key (``--seed 2``) in a warm environment; the same key again (read from the fit store, median of
+   5); whether the first (cold) run's draws are those of a warm refit of the same key; refits inside a running
+   process (a new seed, another prior set); each with its peak RSS.
 3. **Model 1 vs model 2**: riskmodel 0.1.0 (git revision ``--model1``, checked out in a temporary worktree) and
    this checkout, each `run` cold and warm in new processes and a refit inside a running process, with
    divergences and the smallest bulk ESS.
@@ -79,7 +80,12 @@ def child(backend: str) -> None:
     kw = {"draws": 1000, "tune": 1000, "chains": 4}
     t1 = time.perf_counter()
     if backend.startswith("nutpie"):
-        compiled = nutpie.compile_pymc_model(model, backend="jax" if backend == "nutpie-jax" else "numba")
+        if backend == "nutpie-jax":
+            compiled = nutpie.compile_pymc_model(model, backend="jax")
+        else:  # as the package compiles it: numba with fast-math off (riskmodel.model.sampling.exact_float)
+            from riskmodel.model.sampling import compile_nutpie
+
+            compiled = compile_nutpie(model)
         t_compile = time.perf_counter() - t1
         t2 = time.perf_counter()
         trace = nutpie.sample(compiled, seed=1, cores=2, progress_bar=False, target_accept=0.9, **kw)
@@ -174,42 +180,69 @@ RSS_WRAPPER = (
 )
 
 
-def process_table() -> None:
-    """Print the whole-process timings of the default backend."""
-    print("\n## Whole-process timings (default backend, `riskmodel run --no-progress` on the defaults)\n")
-    print("| what | wall s | peak RSS GiB | exit |")
-    print("|---|---|---|---|")
-    with tempfile.TemporaryDirectory() as tmp:
-        env = cache_env(Path(tmp))
-        helps = [timed(["--help"], env) for _ in range(5)]
-        print(
-            f"| `riskmodel --help` (median of 5) | {statistics.median(h[0] for h in helps):.2f} | "
-            f"{max(h[1] for h in helps):.2f} | {helps[0][2]} |",
-            flush=True,
-        )
-        for label, argv in (
-            ("first `run`, empty compile caches and fit store (fresh machine)", ["run", "--no-progress"]),
-            ("new key `--seed 2`, warm compile caches", ["run", "--no-progress", "--seed", "2"]),
-        ):
-            wall, rss, code = timed(argv, env)
-            print(f"| {label} | {wall:.1f} | {rss:.2f} | {code} |", flush=True)
-        stored = [timed(["run", "--no-progress"], env) for _ in range(5)]
-        print(
-            f"| same key again, read from the fit store (median of 5) | "
-            f"{statistics.median(s[0] for s in stored):.2f} | {max(s[1] for s in stored):.2f} | {stored[0][2]} |"
-        )
-        script = (
-            "import time, riskmodel\n"
-            "riskmodel.fit(seed=3, cache=False)\n"
-            "t = time.perf_counter(); riskmodel.fit(seed=4, cache=False)\n"
-            "print(time.perf_counter() - t)\n"
-        )
-        proc = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True)
-        refit = proc.stdout.strip().splitlines()[-1] if proc.returncode == 0 else f"failed: {proc.stderr[-80:]}"
-        print(
-            f"| refit inside a running process (new seed, compiled model reused) | {float(refit):.1f} | - | "
-            f"{proc.returncode} |"
-        )
+def _draws_hash(argv: list[str], env: dict[str, str]) -> str:
+    """The draws sha256 (first 16 hex digits) of a ``riskmodel ... --json`` command."""
+    proc = subprocess.run(
+        [str(Path(sys.executable).with_name("riskmodel")), *argv, "--json"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    try:
+        return json.loads(proc.stdout)["provenance"]["draws_sha256"][:16]
+    except (json.JSONDecodeError, KeyError):
+        return f"failed (exit {proc.returncode})"
+
+
+def process_table(samplers: list[str]) -> None:
+    """Print the whole-process timings of each sampler (``--sampler``), each in its own empty caches."""
+    print("\n## Whole-process timings (`riskmodel run --no-progress --sampler S` on the defaults, 4 x 1000)\n")
+    print("| sampler | what | wall s | peak RSS GiB | exit |")
+    print("|---|---|---|---|---|")
+    for sampler in samplers:
+        with tempfile.TemporaryDirectory() as tmp:
+            env = cache_env(Path(tmp))
+            if sampler == samplers[0]:
+                helps = [timed(["--help"], env) for _ in range(5)]
+                print(
+                    f"| - | `riskmodel --help` (median of 5) | {statistics.median(h[0] for h in helps):.2f} | "
+                    f"{max(h[1] for h in helps):.2f} | {helps[0][2]} |",
+                    flush=True,
+                )
+            run = ["run", "--no-progress", "--sampler", sampler]
+            for label, argv in (
+                ("first `run`, empty compile caches and fit store (fresh machine)", run),
+                ("new key `--seed 2`, warm compile caches", [*run, "--seed", "2"]),
+            ):
+                wall, rss, code = timed(argv, env)
+                print(f"| {sampler} | {label} | {wall:.1f} | {rss:.2f} | {code} |", flush=True)
+            stored = [timed(run, env) for _ in range(5)]
+            print(
+                f"| {sampler} | same key again, read from the fit store (median of 5) | "
+                f"{statistics.median(x[0] for x in stored):.2f} | {max(x[1] for x in stored):.2f} | {stored[0][2]} |"
+            )
+            # the first run's draws (stored, made with empty compile caches) against a refit with warm caches
+            cold = _draws_hash(run, env)
+            warm = _draws_hash([*run, "--no-cache"], env)
+            same = "yes" if cold == warm else f"NO ({cold} vs {warm})"
+            label = "draws of the first (cold) run = draws refitted warm (`--no-cache`)"
+            print(f"| {sampler} | {label} | {same} | - | - |")
+            script = (
+                "import time, riskmodel\n"
+                f"riskmodel.fit(seed=3, cache=False, sampler={sampler!r})\n"
+                f"t = time.perf_counter(); riskmodel.fit(seed=4, cache=False, sampler={sampler!r})\n"
+                "print(time.perf_counter() - t)\n"
+                f"t = time.perf_counter(); riskmodel.fit('skeptic@1.0.0', seed=3, cache=False, sampler={sampler!r})\n"
+                "print(time.perf_counter() - t)\n"
+            )
+            proc = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True)
+            if proc.returncode:
+                print(f"| {sampler} | refit inside a running process | failed: {proc.stderr.strip()[-80:]} | - | - |")
+                continue
+            seed_s, priors_s = (float(x) for x in proc.stdout.strip().splitlines()[-2:])
+            print(f"| {sampler} | refit inside a running process, new seed | {seed_s:.1f} | - | 0 |")
+            print(f"| {sampler} | refit inside a running process, another prior set | {priors_s:.1f} | - | 0 |")
 
 
 def model_table(rev: str) -> None:
@@ -261,6 +294,10 @@ def main() -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated backends to benchmark")
     parser.add_argument("--skip-backends", action="store_true", help="only the whole-process tables")
+    parser.add_argument(
+        "--samplers", default="nutpie,numpyro,pymc", help="comma-separated `--sampler` values for the process table"
+    )
+    parser.add_argument("--skip-model1", action="store_true", help="leave out the model 1 vs model 2 table")
     parser.add_argument("--model1", default="da49968", help="git revision of riskmodel 0.1.0 (model 1) to compare")
     args = parser.parse_args()
     if args.child:
@@ -269,8 +306,9 @@ def main() -> None:
     print(f"load average at start: {os.getloadavg()[0]:.2f} (cores: {os.cpu_count()})")
     if not args.skip_backends:
         backend_table([b for b in args.backends.split(",") if b])
-    process_table()
-    model_table(args.model1)
+    process_table([x for x in args.samplers.split(",") if x])
+    if not args.skip_model1:
+        model_table(args.model1)
     print(f"\nload average at end: {os.getloadavg()[0]:.2f}")
 
 
