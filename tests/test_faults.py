@@ -201,8 +201,9 @@ def _interrupt(tmp_path: Path, argv: list[str], after: float) -> tuple[int, str,
     for d in ("priors", "evidence"):
         shutil.copytree(ROOT / d, tmp_path / d)
     before = snapshot(tmp_path / "priors", tmp_path / "evidence")
+    out_file = (tmp_path / "stdout.txt").open("w+")  # a file, not a pipe: a full stdout pipe would block the fit
     proc = subprocess.Popen(
-        [RISKMODEL, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True, cwd=tmp_path
+        [RISKMODEL, *argv], stdout=out_file, stderr=subprocess.PIPE, env=env, text=True, cwd=tmp_path
     )
     assert proc.stderr is not None
     seen = []
@@ -215,7 +216,10 @@ def _interrupt(tmp_path: Path, argv: list[str], after: float) -> tuple[int, str,
     time.sleep(after)
     sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
-    out, rest = proc.communicate(timeout=120)
+    _, rest = proc.communicate(timeout=120)
+    out_file.seek(0)
+    out = out_file.read()
+    out_file.close()
     assert time.monotonic() - sent < 60, "Ctrl-C took more than a minute to stop the fit"
     err = "".join(seen) + rest
     assert snapshot(tmp_path / "priors", tmp_path / "evidence") == before
